@@ -1,0 +1,5 @@
+//! recoverylab: a simulation and load-testing harness for account-recovery systems.
+
+pub mod calendar;
+pub mod providers;
+pub mod server;
