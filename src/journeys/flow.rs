@@ -1,0 +1,182 @@
+//! The step machine: a flow's journey, the step it expects next, and the
+//! one-time code rules that live inside a flow.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::account::{Account, AccountId};
+use super::error::StepError;
+use super::policy::Policy;
+use super::window::EventWindow;
+
+/// The journey a flow belongs to. A forgot-password flow becomes one of the
+/// temporary-password journeys when the user cannot remember the answers, and
+/// a sign-in with a temporary password becomes a temporary-password sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Journey {
+    SignIn,
+    ForgotUsername,
+    ForgotPassword,
+    /// The second factor is email, so the temporary password goes by post.
+    PostalTemporaryPassword,
+    /// The second factor is SMS, so the temporary password goes by email.
+    EmailTemporaryPassword,
+    TemporaryPasswordSignIn,
+}
+
+/// The step a flow expects next; the serialized name is the route's last segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Code,
+    Answers,
+    Channel,
+    NewPassword,
+    AcceptTerms,
+    VerifyAddress,
+    MailTemporaryPassword,
+    EmailTemporaryPassword,
+    ConfirmContact,
+}
+
+/// A channel that can carry a one-time code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl From<super::account::SecondFactor> for Channel {
+    fn from(factor: super::account::SecondFactor) -> Self {
+        match factor {
+            super::account::SecondFactor::Email => Channel::Email,
+            super::account::SecondFactor::Sms => Channel::Sms,
+        }
+    }
+}
+
+/// A one-time code outstanding in a flow, kept as a keyed digest.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub digest: String,
+    pub channel: Channel,
+    pub issued_at: DateTime<Utc>,
+    pub wrong_submissions: u32,
+}
+
+/// A journey in progress, kept server-side under an opaque id.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Flow {
+    pub id: String,
+    pub account_id: AccountId,
+    pub journey: Journey,
+    pub step: Step,
+    pub code: Option<IssuedCode>,
+    /// Codes sent in this flow after the first, for the resend limits.
+    pub resends: EventWindow,
+    pub last_code_sent_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_active_at: DateTime<Utc>,
+}
+
+/// What a submitted code turned out to be.
+pub enum CodeCheck {
+    Accepted,
+    Rejected(StepError),
+}
+
+impl Flow {
+    pub fn new(id: String, account_id: AccountId, journey: Journey, step: Step, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            account_id,
+            journey,
+            step,
+            code: None,
+            resends: EventWindow::default(),
+            last_code_sent_at: None,
+            created_at: now,
+            last_active_at: now,
+        }
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>, policy: &Policy) -> bool {
+        now - self.last_active_at >= policy.flow_idle_timeout
+    }
+
+    /// Checks that the flow is alive and expects `step`, and marks it active.
+    pub fn begin_step(&mut self, step: Step, now: DateTime<Utc>, policy: &Policy) -> Result<(), StepError> {
+        if self.is_expired(now, policy) {
+            return Err(StepError::FlowNotFound);
+        }
+        if self.step != step {
+            return Err(StepError::OutOfOrder { expected: self.step });
+        }
+        self.last_active_at = now;
+        Ok(())
+    }
+
+    /// Checks the resend and per-account message limits before a code is sent.
+    pub fn check_code_send(&mut self, account: &mut Account, is_resend: bool, now: DateTime<Utc>, policy: &Policy) -> Result<(), StepError> {
+        if is_resend {
+            if self.code.is_none() && self.last_code_sent_at.is_none() {
+                return Err(StepError::NoActiveCode);
+            }
+            if let Some(last) = self.last_code_sent_at {
+                let since = now - last;
+                if since < policy.resend_min_interval {
+                    let wait = policy.resend_min_interval - since;
+                    return Err(StepError::ResendTooSoon {
+                        retry_after_s: wait.num_seconds().max(1),
+                    });
+                }
+            }
+            if self.resends.count_recent(now, chrono::Duration::hours(1)) >= policy.resends_per_flow_per_hour {
+                return Err(StepError::ResendLimit);
+            }
+        }
+        if account.code_messages.count_recent(now, chrono::Duration::hours(1)) >= policy.code_messages_per_account_per_hour {
+            return Err(StepError::ResendLimit);
+        }
+        Ok(())
+    }
+
+    /// Records a code sent now; it voids any code outstanding in this flow.
+    pub fn record_code_sent(&mut self, account: &mut Account, code: IssuedCode, is_resend: bool, policy: &Policy) {
+        let now = code.issued_at;
+        if is_resend {
+            self.resends.record(now, policy.resends_per_flow_per_hour);
+        }
+        account.code_messages.record(now, policy.code_messages_per_account_per_hour);
+        self.last_code_sent_at = Some(now);
+        self.code = Some(code);
+    }
+
+    /// Applies the code rules to a submission: expiry, single use, and the
+    /// wrong-submission limit. `matches` is whether the submitted code's
+    /// digest equals the outstanding one. Failures count toward the lockout.
+    pub fn check_code(&mut self, account: &mut Account, matches: bool, now: DateTime<Utc>, policy: &Policy) -> CodeCheck {
+        let Some(code) = self.code.as_mut() else {
+            return CodeCheck::Rejected(StepError::NoActiveCode);
+        };
+        if now - code.issued_at >= policy.code_validity {
+            self.code = None;
+            return CodeCheck::Rejected(StepError::CodeExpired);
+        }
+        if matches {
+            self.code = None;
+            return CodeCheck::Accepted;
+        }
+        code.wrong_submissions += 1;
+        let voided = code.wrong_submissions >= policy.code_max_wrong;
+        if voided {
+            self.code = None;
+        }
+        if account.record_failure(now, policy) {
+            return CodeCheck::Rejected(StepError::TryLater);
+        }
+        CodeCheck::Rejected(StepError::WrongCode { voided })
+    }
+}
