@@ -1,0 +1,133 @@
+//! The in-memory backend, for tests and simulation.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{InsertSummary, Store, StoreError};
+use crate::journeys::account::{Account, AccountId};
+use crate::journeys::flow::Flow;
+use crate::journeys::window::EventWindow;
+
+#[derive(Default)]
+struct Tables {
+    accounts: HashMap<AccountId, Account>,
+    by_username: HashMap<String, AccountId>,
+    by_ssn: HashMap<String, AccountId>,
+    flows: HashMap<String, Flow>,
+    sessions: HashMap<String, AccountId>,
+    rate_events: HashMap<String, EventWindow>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_accounts(&self, accounts: Vec<Account>) -> Result<InsertSummary, StoreError> {
+        let mut tables = self.tables();
+        let mut summary = InsertSummary::default();
+        for mut account in accounts {
+            if tables.by_username.contains_key(&account.username_key) || tables.by_ssn.contains_key(&account.ssn_digest) {
+                summary.already_enrolled += 1;
+                continue;
+            }
+            account.id = tables.accounts.len() as AccountId + 1;
+            tables.by_username.insert(account.username_key.clone(), account.id);
+            tables.by_ssn.insert(account.ssn_digest.clone(), account.id);
+            tables.accounts.insert(account.id, account);
+            summary.inserted += 1;
+        }
+        Ok(summary)
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.tables().accounts.get(&id).cloned())
+    }
+
+    async fn account_by_username(&self, username_key: &str) -> Result<Option<Account>, StoreError> {
+        let tables = self.tables();
+        Ok(tables.by_username.get(username_key).and_then(|id| tables.accounts.get(id)).cloned())
+    }
+
+    async fn account_by_ssn(&self, ssn_digest: &str) -> Result<Option<Account>, StoreError> {
+        let tables = self.tables();
+        Ok(tables.by_ssn.get(ssn_digest).and_then(|id| tables.accounts.get(id)).cloned())
+    }
+
+    async fn save_account(&self, account: &Account) -> Result<(), StoreError> {
+        self.tables().accounts.insert(account.id, account.clone());
+        Ok(())
+    }
+
+    async fn flow(&self, id: &str) -> Result<Option<Flow>, StoreError> {
+        Ok(self.tables().flows.get(id).cloned())
+    }
+
+    async fn save_flow(&self, flow: &Flow) -> Result<(), StoreError> {
+        self.tables().flows.insert(flow.id.clone(), flow.clone());
+        Ok(())
+    }
+
+    async fn delete_flow(&self, id: &str) -> Result<(), StoreError> {
+        self.tables().flows.remove(id);
+        Ok(())
+    }
+
+    async fn delete_flows_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
+        let mut tables = self.tables();
+        let before = tables.flows.len();
+        tables.flows.retain(|_, flow| flow.account_id != account_id);
+        Ok((before - tables.flows.len()) as u64)
+    }
+
+    async fn insert_session(&self, token_digest: &str, account_id: AccountId, _created_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.tables().sessions.insert(token_digest.to_owned(), account_id);
+        Ok(())
+    }
+
+    async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.tables().sessions.get(token_digest).copied())
+    }
+
+    async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
+        let mut tables = self.tables();
+        let before = tables.sessions.len();
+        tables.sessions.retain(|_, owner| *owner != account_id);
+        Ok((before - tables.sessions.len()) as u64)
+    }
+
+    async fn rate_events(&self, key: &str) -> Result<EventWindow, StoreError> {
+        Ok(self.tables().rate_events.get(key).cloned().unwrap_or_default())
+    }
+
+    async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError> {
+        let mut tables = self.tables();
+        if events.is_empty() {
+            tables.rate_events.remove(key);
+        } else {
+            tables.rate_events.insert(key.to_owned(), events.clone());
+        }
+        Ok(())
+    }
+
+    async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tables = self.tables();
+        let before = tables.flows.len() + tables.rate_events.len();
+        tables.flows.retain(|_, flow| flow.last_active_at >= flows_before);
+        tables
+            .rate_events
+            .retain(|_, events| events.latest().is_some_and(|latest| latest >= events_before));
+        Ok((before - tables.flows.len() - tables.rate_events.len()) as u64)
+    }
+}

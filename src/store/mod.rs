@@ -1,0 +1,70 @@
+//! The storage interface the journeys use, with SQLite and in-memory backends.
+//!
+//! Records travel whole (an account, a flow); callers serialise the changes
+//! to one account with [`crate::journeys::locks::KeyedLocks`], so a backend
+//! needs no transactions across calls.
+
+pub mod memory;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::journeys::account::{Account, AccountId};
+use crate::journeys::flow::Flow;
+use crate::journeys::window::EventWindow;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored record {key} is not valid JSON: {source}")]
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
+}
+
+/// What an enrollment batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertSummary {
+    pub inserted: usize,
+    /// Accounts skipped because their username or SSN was already enrolled.
+    pub already_enrolled: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts new accounts, assigning their ids, and skips any whose
+    /// username or SSN is already enrolled.
+    async fn insert_accounts(&self, accounts: Vec<Account>) -> Result<InsertSummary, StoreError>;
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    async fn account_by_username(&self, username_key: &str) -> Result<Option<Account>, StoreError>;
+    async fn account_by_ssn(&self, ssn_digest: &str) -> Result<Option<Account>, StoreError>;
+    async fn save_account(&self, account: &Account) -> Result<(), StoreError>;
+
+    async fn flow(&self, id: &str) -> Result<Option<Flow>, StoreError>;
+    async fn save_flow(&self, flow: &Flow) -> Result<(), StoreError>;
+    async fn delete_flow(&self, id: &str) -> Result<(), StoreError>;
+    /// Deletes every flow of the account and returns how many there were.
+    async fn delete_flows_of_account(&self, account_id: AccountId) -> Result<u64, StoreError>;
+
+    async fn insert_session(&self, token_digest: &str, account_id: AccountId, created_at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError>;
+    /// Deletes every session of the account and returns how many there were.
+    async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError>;
+
+    /// Returns the recent events of a rate-limit key, such as a client address.
+    async fn rate_events(&self, key: &str) -> Result<EventWindow, StoreError>;
+    /// Saves the events of a rate-limit key; an empty window deletes the key.
+    async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError>;
+
+    /// Deletes flows idle since before `flows_before` and rate-limit keys with
+    /// no event since `events_before`, returning how many records went.
+    async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError>;
+}

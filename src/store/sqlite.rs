@@ -1,0 +1,216 @@
+//! The SQLite backend: one file in WAL mode, schema kept by sqlx migrations.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{InsertSummary, Store, StoreError};
+use crate::journeys::account::{Account, AccountId};
+use crate::journeys::flow::Flow;
+use crate::journeys::window::EventWindow;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        Self::connect(options).await
+    }
+
+    /// Opens a private in-memory SQLite database, for tests of the SQL itself.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn fetch_json<T: DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await?;
+        row.map(|row| decode(key, row.get::<&str, _>("data"))).transpose()
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|source| StoreError::Corrupt {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records serialise to JSON")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_accounts(&self, accounts: Vec<Account>) -> Result<InsertSummary, StoreError> {
+        let mut summary = InsertSummary::default();
+        let mut transaction = self.pool.begin().await?;
+        for mut account in accounts {
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO accounts (username_key, ssn_digest, data) VALUES (?, ?, '{}') \
+                 ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(&account.username_key)
+            .bind(&account.ssn_digest)
+            .fetch_optional(&mut *transaction)
+            .await?;
+            let Some(id) = id else {
+                summary.already_enrolled += 1;
+                continue;
+            };
+            account.id = id;
+            sqlx::query("UPDATE accounts SET data = ? WHERE id = ?")
+                .bind(encode(&account))
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+            summary.inserted += 1;
+        }
+        transaction.commit().await?;
+        Ok(summary)
+    }
+
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT data FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| decode(&format!("account {id}"), row.get::<&str, _>("data")))
+            .transpose()
+    }
+
+    async fn account_by_username(&self, username_key: &str) -> Result<Option<Account>, StoreError> {
+        self.fetch_json("SELECT data FROM accounts WHERE username_key = ?", username_key)
+            .await
+    }
+
+    async fn account_by_ssn(&self, ssn_digest: &str) -> Result<Option<Account>, StoreError> {
+        self.fetch_json("SELECT data FROM accounts WHERE ssn_digest = ?", ssn_digest)
+            .await
+    }
+
+    async fn save_account(&self, account: &Account) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET data = ? WHERE id = ?")
+            .bind(encode(account))
+            .bind(account.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn flow(&self, id: &str) -> Result<Option<Flow>, StoreError> {
+        self.fetch_json("SELECT data FROM flows WHERE id = ?", id).await
+    }
+
+    async fn save_flow(&self, flow: &Flow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO flows (id, account_id, last_active_at, data) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET last_active_at = excluded.last_active_at, data = excluded.data",
+        )
+        .bind(&flow.id)
+        .bind(flow.account_id)
+        .bind(flow.last_active_at.timestamp())
+        .bind(encode(flow))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_flow(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM flows WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn delete_flows_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM flows WHERE account_id = ?")
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn insert_session(&self, token_digest: &str, account_id: AccountId, created_at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (token_digest, account_id, created_at) VALUES (?, ?, ?)")
+            .bind(token_digest)
+            .bind(account_id)
+            .bind(created_at.timestamp())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError> {
+        let id = sqlx::query_scalar("SELECT account_id FROM sessions WHERE token_digest = ?")
+            .bind(token_digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE account_id = ?")
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn rate_events(&self, key: &str) -> Result<EventWindow, StoreError> {
+        Ok(self
+            .fetch_json("SELECT data FROM rate_events WHERE key = ?", key)
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError> {
+        let Some(latest) = events.latest() else {
+            sqlx::query("DELETE FROM rate_events WHERE key = ?").bind(key).execute(&self.pool).await?;
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO rate_events (key, latest_at, data) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET latest_at = excluded.latest_at, data = excluded.data",
+        )
+        .bind(key)
+        .bind(latest.timestamp())
+        .bind(encode(events))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let flows = sqlx::query("DELETE FROM flows WHERE last_active_at < ?")
+            .bind(flows_before.timestamp())
+            .execute(&self.pool)
+            .await?;
+        let events = sqlx::query("DELETE FROM rate_events WHERE latest_at < ?")
+            .bind(events_before.timestamp())
+            .execute(&self.pool)
+            .await?;
+        Ok(flows.rows_affected() + events.rows_affected())
+    }
+}
