@@ -1,0 +1,155 @@
+//! RFC 9457 problem documents: the one error shape of every API here.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// An error response: `application/problem+json` with a stable `code`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; `about:blank` plus `code` here.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// A stable, machine-readable code such as `wrong_code`.
+    pub code: String,
+    #[serde(skip)]
+    pub retry_after_s: Option<i64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_owned(),
+            retry_after_s: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, seconds: i64) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).expect("a problem document serialises");
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let (code, detail) = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => (
+                "unsupported_media_type",
+                "the request body must be JSON; send Content-Type: application/json".to_owned(),
+            ),
+            JsonRejection::JsonSyntaxError(_) => (
+                "malformed_json",
+                format!("the body is not valid JSON: {}", redact_values(&rejection.body_text())),
+            ),
+            JsonRejection::JsonDataError(_) => (
+                "invalid_body",
+                format!("the body does not match the expected fields: {}", redact_values(&rejection.body_text())),
+            ),
+            _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
+                "payload_too_large",
+                "the body is larger than this endpoint accepts; send a smaller body".to_owned(),
+            ),
+            _ => ("invalid_request", "the body could not be read; send a complete JSON body".to_owned()),
+        };
+        Problem::new(status, code, detail)
+    }
+}
+
+impl From<PathRejection> for Problem {
+    fn from(rejection: PathRejection) -> Self {
+        Problem::new(rejection.status(), "invalid_path", redact_values(&rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_query", redact_values(&rejection.body_text()))
+    }
+}
+
+/// Replaces every quoted or backticked value in a parser message with `…`,
+/// so that an error never echoes what the client sent (it may be an SSN or a
+/// password sent in the wrong field).
+pub fn redact_values(message: &str) -> String {
+    let mut redacted = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for character in message.chars() {
+        match quote {
+            Some(open) if character == open => {
+                redacted.push('…');
+                redacted.push(character);
+                quote = None;
+            }
+            Some(_) => {}
+            None if character == '"' || character == '`' => {
+                redacted.push(character);
+                quote = Some(character);
+            }
+            None => redacted.push(character),
+        }
+    }
+    if quote.is_some() {
+        redacted.push('…');
+    }
+    redacted
+}
+
+/// Answers requests to paths no route serves.
+pub async fn route_not_found() -> Problem {
+    Problem::not_found("no endpoint has this path; see /openapi.json for the API")
+}
+
+/// Answers requests with a method the path does not take.
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not take this method; see /openapi.json for the API",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_quoted_and_backticked_values() {
+        let message = "ssn: invalid type: integer `900123456`, expected a string at line 1 column 20";
+        assert_eq!(
+            redact_values(message),
+            "ssn: invalid type: integer `…`, expected a string at line 1 column 20"
+        );
+        assert_eq!(redact_values(r#"unknown variant "secret", expected"#), r#"unknown variant "…", expected"#);
+    }
+}
