@@ -1,0 +1,6 @@
+//! Scenario files: parsed as raw TOML, then validated into a checked
+//! [`Scenario`] before anything starts.
+
+pub mod scenario;
+
+pub use scenario::{load_scenario, Scenario, ScenarioError};

@@ -1,0 +1,410 @@
+//! The scenario file: who the people are, what they do, and how hard to push.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::journeys::hashing::HashProfile;
+use crate::people::{JourneyKind, JourneyMix};
+
+/// A scenario file rejected before the run, naming the file, key and fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario file {path}: {source}; check the path")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid scenario file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid scenario file {path}: key `{key}` {problem}; {fix}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    seed: u64,
+    #[serde(default = "default_hash_profile")]
+    hash_profile: String,
+    #[serde(default)]
+    population: RawPopulation,
+    load: RawLoad,
+    mix: RawMix,
+    #[serde(default)]
+    behaviour: RawBehaviour,
+    #[serde(default)]
+    providers: RawProviders,
+}
+
+fn default_hash_profile() -> String {
+    "fast".to_owned()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPopulation {
+    people: Option<i64>,
+    first_index: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoad {
+    users: i64,
+    journeys_per_user: i64,
+    max_duration_s: f64,
+    #[serde(default)]
+    users_per_second: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMix {
+    #[serde(default)]
+    sign_in: i64,
+    #[serde(default)]
+    forgot_username: i64,
+    #[serde(default)]
+    forgot_password: i64,
+    #[serde(default)]
+    temp_password_postal: i64,
+    #[serde(default)]
+    temp_password_email: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBehaviour {
+    #[serde(default = "default_think_time")]
+    think_time_ms: [i64; 2],
+    #[serde(default)]
+    abandon_probability: f64,
+    #[serde(default)]
+    typo_probability: f64,
+    #[serde(default = "default_code_wait")]
+    code_wait_s: f64,
+}
+
+impl Default for RawBehaviour {
+    fn default() -> Self {
+        Self {
+            think_time_ms: default_think_time(),
+            abandon_probability: 0.0,
+            typo_probability: 0.0,
+            code_wait_s: default_code_wait(),
+        }
+    }
+}
+
+fn default_think_time() -> [i64; 2] {
+    [0, 0]
+}
+
+fn default_code_wait() -> f64 {
+    10.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviders {
+    #[serde(default = "default_seconds_per_business_day")]
+    seconds_per_business_day: f64,
+    #[serde(default = "default_transit")]
+    postal_transit_business_days: [i64; 2],
+}
+
+impl Default for RawProviders {
+    fn default() -> Self {
+        Self {
+            seconds_per_business_day: default_seconds_per_business_day(),
+            postal_transit_business_days: default_transit(),
+        }
+    }
+}
+
+fn default_seconds_per_business_day() -> f64 {
+    1.0
+}
+
+fn default_transit() -> [i64; 2] {
+    [5, 10]
+}
+
+/// A checked scenario: every value is in range.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub name: String,
+    pub description: Option<String>,
+    pub seed: u64,
+    pub hash_profile: HashProfile,
+    /// People enrolled before the load starts.
+    pub people: u64,
+    /// The population index of the first person, so that shards on several
+    /// machines can take disjoint ranges.
+    pub first_index: u64,
+    pub users: usize,
+    pub journeys_per_user: usize,
+    pub max_duration: Duration,
+    pub users_per_second: f64,
+    pub mix: JourneyMix,
+    pub think_time_ms: (u64, u64),
+    pub abandon_probability: f64,
+    pub typo_probability: f64,
+    pub code_wait: Duration,
+    pub seconds_per_business_day: f64,
+    pub postal_transit_business_days: (u32, u32),
+}
+
+impl Scenario {
+    /// Returns the fewest people that let every journey of the run find a
+    /// fresh person of its kind, whatever goose's user allocation.
+    pub fn minimum_people(users: usize, journeys_per_user: usize, mix: &JourneyMix) -> u64 {
+        let users_per_kind = mix.users_per_kind(users);
+        JourneyKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let journeys = (users_per_kind[kind.index()] * journeys_per_user) as u64;
+                (journeys > 0).then(|| mix.nth_of_kind(kind, journeys - 1).unwrap_or(0) + 1)
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Returns the longest a postal letter can take in compressed time.
+    pub fn max_postal_transit(&self) -> Duration {
+        Duration::from_secs_f64(f64::from(self.postal_transit_business_days.1) * self.seconds_per_business_day)
+    }
+}
+
+/// Reads and validates a scenario file.
+pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_scenario(path, &text)
+}
+
+/// Parses and validates scenario text; `path` names the file in errors.
+pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(text).map_err(|error| ScenarioError::Parse {
+        path: path.to_owned(),
+        message: error.to_string().trim_end().replace('\n', "\n  "),
+    })?;
+    validate(path, raw)
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: &str, problem: String, fix: &str) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            problem,
+            fix: fix.to_owned(),
+        }
+    }
+
+    fn count(&self, key: &str, value: i64, min: i64, max: i64) -> Result<u64, ScenarioError> {
+        if value < min || value > max {
+            return Err(self.invalid(key, format!("is {value}"), &format!("set a whole number from {min} to {max}")));
+        }
+        Ok(value as u64)
+    }
+
+    fn seconds(&self, key: &str, value: f64, max: f64) -> Result<f64, ScenarioError> {
+        if !value.is_finite() || value <= 0.0 || value > max {
+            return Err(self.invalid(key, format!("is {value}"), &format!("set a number of seconds greater than 0 and at most {max}")));
+        }
+        Ok(value)
+    }
+
+    fn probability(&self, key: &str, value: f64) -> Result<f64, ScenarioError> {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(self.invalid(key, format!("is {value}"), "set a probability from 0 to 1"));
+        }
+        Ok(value)
+    }
+}
+
+fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+    let check = Checker { path };
+    if raw.name.trim().is_empty() {
+        return Err(check.invalid("name", "is empty".to_owned(), "name the scenario"));
+    }
+    let hash_profile: HashProfile = raw
+        .hash_profile
+        .parse()
+        .map_err(|message: String| check.invalid("hash_profile", format!("is {:?}", raw.hash_profile), &message))?;
+
+    let users = check.count("load.users", raw.load.users, 1, 100_000)? as usize;
+    let journeys_per_user = check.count("load.journeys_per_user", raw.load.journeys_per_user, 1, 1_000_000)? as usize;
+    let max_duration = check.seconds("load.max_duration_s", raw.load.max_duration_s, 7.0 * 86_400.0)?;
+    let users_per_second = check.seconds("load.users_per_second", raw.load.users_per_second.unwrap_or(users as f64), 1_000_000.0)?;
+
+    let mix = mix_from(&check, &raw.mix)?;
+    let active = mix.active_kinds().count();
+    if users < active {
+        return Err(check.invalid(
+            "load.users",
+            format!("is {users}, fewer than the {active} journey kinds with a positive weight"),
+            &format!("set load.users to at least {active} so that every kind gets a user"),
+        ));
+    }
+
+    let minimum = Scenario::minimum_people(users, journeys_per_user, &mix);
+    let people = match raw.population.people {
+        None => minimum,
+        Some(people) => {
+            let people = check.count("population.people", people, 1, 100_000_000)?;
+            if people < minimum {
+                return Err(check.invalid(
+                    "population.people",
+                    format!("is {people}, too few for {users} users x {journeys_per_user} journeys with this mix"),
+                    &format!("set it to at least {minimum}, or remove it to use that minimum"),
+                ));
+            }
+            people
+        }
+    };
+    let first_index = check.count("population.first_index", raw.population.first_index.unwrap_or(0), 0, 1 << 40)?;
+
+    let [think_min, think_max] = raw.behaviour.think_time_ms;
+    if think_min < 0 || think_max < think_min || think_max > 600_000 {
+        return Err(check.invalid(
+            "behaviour.think_time_ms",
+            format!("is [{think_min}, {think_max}]"),
+            "set [min, max] milliseconds with 0 <= min <= max <= 600000",
+        ));
+    }
+    let abandon_probability = check.probability("behaviour.abandon_probability", raw.behaviour.abandon_probability)?;
+    let typo_probability = check.probability("behaviour.typo_probability", raw.behaviour.typo_probability)?;
+    let code_wait = check.seconds("behaviour.code_wait_s", raw.behaviour.code_wait_s, 3600.0)?;
+
+    let seconds_per_business_day = check.seconds("providers.seconds_per_business_day", raw.providers.seconds_per_business_day, 86_400.0)?;
+    let [transit_min, transit_max] = raw.providers.postal_transit_business_days;
+    if transit_min < 1 || transit_max < transit_min || transit_max > 60 {
+        return Err(check.invalid(
+            "providers.postal_transit_business_days",
+            format!("is [{transit_min}, {transit_max}]"),
+            "set [min, max] business days with 1 <= min <= max <= 60",
+        ));
+    }
+
+    let scenario = Scenario {
+        path: path.to_owned(),
+        name: raw.name,
+        description: raw.description,
+        seed: raw.seed,
+        hash_profile,
+        people,
+        first_index,
+        users,
+        journeys_per_user,
+        max_duration: Duration::from_secs_f64(max_duration),
+        users_per_second,
+        mix,
+        think_time_ms: (think_min as u64, think_max as u64),
+        abandon_probability,
+        typo_probability,
+        code_wait: Duration::from_secs_f64(code_wait),
+        seconds_per_business_day,
+        postal_transit_business_days: (transit_min as u32, transit_max as u32),
+    };
+    if scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0 && scenario.max_postal_transit() >= scenario.max_duration {
+        return Err(check.invalid(
+            "providers.seconds_per_business_day",
+            format!(
+                "is {seconds_per_business_day}, so a letter can take {:.0} s, longer than load.max_duration_s = {max_duration}",
+                scenario.max_postal_transit().as_secs_f64()
+            ),
+            "compress postal time further or raise load.max_duration_s so postal journeys can complete",
+        ));
+    }
+    Ok(scenario)
+}
+
+fn mix_from(check: &Checker<'_>, raw: &RawMix) -> Result<JourneyMix, ScenarioError> {
+    let entries = [
+        ("mix.sign_in", raw.sign_in),
+        ("mix.forgot_username", raw.forgot_username),
+        ("mix.forgot_password", raw.forgot_password),
+        ("mix.temp_password_postal", raw.temp_password_postal),
+        ("mix.temp_password_email", raw.temp_password_email),
+    ];
+    let mut weights = [0u32; 5];
+    for (slot, (key, value)) in entries.iter().enumerate() {
+        weights[slot] = check.count(key, *value, 0, 1000)? as u32;
+    }
+    if weights.iter().all(|weight| *weight == 0) {
+        return Err(check.invalid("mix", "has weights that sum to zero".to_owned(), "give at least one journey kind a positive weight"));
+    }
+    Ok(JourneyMix::new(weights))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+name = "t"
+seed = 1
+[load]
+users = 5
+journeys_per_user = 2
+max_duration_s = 30
+[mix]
+sign_in = 1
+forgot_username = 1
+forgot_password = 1
+temp_password_postal = 1
+temp_password_email = 1
+[providers]
+seconds_per_business_day = 0.5
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        parse_scenario(Path::new("test.toml"), text)
+    }
+
+    #[test]
+    fn valid_scenario_parses() {
+        let scenario = parse(VALID).expect("valid");
+        assert_eq!(scenario.users, 5);
+        assert_eq!(scenario.people, 10, "minimum population covers 10 journeys of each kind's share");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("unknown key", VALID.replace("seed = 1", "seed = 1\ncolour = 2"), "colour"),
+            ("wrong type", VALID.replace("users = 5", "users = \"five\""), "users"),
+            ("no users", VALID.replace("users = 5", "users = 0"), "load.users"),
+            ("negative duration", VALID.replace("max_duration_s = 30", "max_duration_s = -1"), "load.max_duration_s"),
+            ("zero weights", VALID.replace("= 1\nforgot", "= 0\nforgot").replace("forgot_username = 1", "forgot_username = 0").replace("forgot_password = 1", "forgot_password = 0").replace("postal = 1", "postal = 0").replace("email = 1", "email = 0"), "mix"),
+            ("probability", VALID.replace("[providers]", "[behaviour]\nabandon_probability = 1.5\n[providers]"), "behaviour.abandon_probability"),
+            ("hash profile", VALID.replace("seed = 1", "seed = 1\nhash_profile = \"slow\""), "hash_profile"),
+            ("letters slower than run", VALID.replace("seconds_per_business_day = 0.5", "seconds_per_business_day = 5"), "providers.seconds_per_business_day"),
+            ("too few people", VALID.replace("[load]", "[population]\npeople = 3\n[load]"), "population.people"),
+        ];
+        for (case, text, key) in cases {
+            let error = parse(&text).expect_err(case).to_string();
+            assert!(error.contains(key), "case {case}: {error}");
+            assert!(error.contains("test.toml"), "case {case} names the file: {error}");
+        }
+    }
+}
