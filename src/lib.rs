@@ -1,5 +1,16 @@
 //! recoverylab: a simulation and load-testing harness for account-recovery systems.
 
 pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod journeys;
+pub mod load;
+pub mod people;
+pub mod problem;
+pub mod report;
+pub mod run;
 pub mod providers;
 pub mod server;
+pub mod service;
+pub mod stack;
+pub mod store;

@@ -1,0 +1,218 @@
+//! The command line: `run`, `serve` and `people`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::config::load_scenario;
+use crate::journeys::hashing::HashProfile;
+use crate::load::Targets;
+use crate::people::{person, JourneyMix};
+use crate::providers::ProviderSettings;
+use crate::run::{run, RemoteTarget, RunOptions};
+use crate::stack::{Stack, StackListeners, StackOptions};
+
+#[derive(Parser)]
+#[command(name = "recoverylab", version, about = "Simulation and load-testing harness for account-recovery systems")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a scenario: start the service and mocks on loopback (or reach a
+    /// running stack with --target), enroll the people, drive the load, and
+    /// write report.json, report.md and goose.html.
+    Run(RunArgs),
+    /// Start the reference service and the mock providers and print their URLs;
+    /// Ctrl-C stops them.
+    Serve(ServeArgs),
+    /// Print synthetic people as JSON lines.
+    People(PeopleArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The scenario file, such as scenarios/smoke.toml.
+    pub scenario: PathBuf,
+    /// Folder for the report files [default: a new folder under reports/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Base URL of a running reference service to drive instead of starting one.
+    #[arg(long, requires_all = ["email_url", "sms_url", "postal_url", "admin_token"])]
+    pub target: Option<String>,
+    /// Base URL of the email provider, with --target.
+    #[arg(long)]
+    pub email_url: Option<String>,
+    /// Base URL of the SMS provider, with --target.
+    #[arg(long)]
+    pub sms_url: Option<String>,
+    /// Base URL of the postal provider, with --target.
+    #[arg(long)]
+    pub postal_url: Option<String>,
+    /// The target service's admin token, with --target.
+    #[arg(long, env = "RECOVERYLAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// SQLite file of the service [default: state kept in memory].
+    #[arg(long)]
+    pub database: Option<PathBuf>,
+    /// Argon2id cost: "production" (OWASP minimum) or "fast".
+    #[arg(long, default_value = "production")]
+    pub hash_profile: HashProfile,
+    /// Address of the service.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Address of the email mock.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub email_listen: SocketAddr,
+    /// Address of the SMS mock.
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    pub sms_listen: SocketAddr,
+    /// Address of the postal mock.
+    #[arg(long, default_value = "127.0.0.1:8083")]
+    pub postal_listen: SocketAddr,
+    /// Real seconds one postal business day lasts.
+    #[arg(long, default_value_t = 86_400.0)]
+    pub seconds_per_business_day: f64,
+    /// Admin token for enrollment [default: a random token, printed].
+    #[arg(long, env = "RECOVERYLAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Server key behind SSN and code digests; keep it to reuse a database
+    /// [default: random, so SSN lookups in a reused database fail].
+    #[arg(long, env = "RECOVERYLAB_SERVER_KEY", hide_env_values = true)]
+    pub server_key: Option<String>,
+    /// Take the client address from X-Forwarded-For (only behind a trusted proxy or for load tests).
+    #[arg(long)]
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Args)]
+pub struct PeopleArgs {
+    /// Seed of the population.
+    #[arg(long)]
+    pub seed: u64,
+    /// How many people to print.
+    #[arg(long)]
+    pub count: u64,
+    /// Index of the first person.
+    #[arg(long, default_value_t = 0)]
+    pub first_index: u64,
+    /// Take the journey mix from this scenario file [default: equal weights].
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+}
+
+/// Runs the parsed command.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run_command(args).await,
+        Command::Serve(args) => serve_command(args).await,
+        Command::People(args) => people_command(args),
+    }
+}
+
+async fn run_command(args: RunArgs) -> anyhow::Result<()> {
+    let remote = match (args.target, args.email_url, args.sms_url, args.postal_url, args.admin_token) {
+        (Some(service), Some(email), Some(sms), Some(postal), Some(token)) => Some(RemoteTarget {
+            targets: Targets { service, email, sms, postal },
+            admin_token: SecretString::from(token),
+        }),
+        _ => None,
+    };
+    let result = run(RunOptions {
+        scenario: args.scenario,
+        out: args.out,
+        remote,
+    })
+    .await?;
+    print_summary(&result);
+    Ok(())
+}
+
+fn print_summary(result: &crate::run::RunResult) {
+    let report = &result.report;
+    println!(
+        "{}: load ran {:.1} s, {:.1} journeys completed/s, {} people enrolled at {:.0}/s",
+        report.scenario, report.duration_s, report.throughput.journeys_completed_per_s, report.enrollment.people, report.enrollment.people_per_s
+    );
+    for (kind, journey) in &report.journeys {
+        println!(
+            "  {kind:<22} started {:>5}  completed {:>5}  failed {:>4}  abandoned {:>4}  in flight {:>4}",
+            journey.started,
+            journey.completed,
+            journey.failed_total(),
+            journey.abandoned,
+            journey.in_flight
+        );
+    }
+    println!("report: {}", result.out.join("report.md").display());
+}
+
+async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
+    let bind = |address: SocketAddr| async move {
+        tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}; choose another address or free the port"))
+    };
+    let listeners = StackListeners {
+        service: bind(args.listen).await?,
+        email: bind(args.email_listen).await?,
+        sms: bind(args.sms_listen).await?,
+        postal: bind(args.postal_listen).await?,
+    };
+    let providers = ProviderSettings {
+        seconds_per_business_day: args.seconds_per_business_day,
+        ..ProviderSettings::default()
+    };
+    providers.validate()?;
+    let mut options = StackOptions::new(args.database, args.hash_profile, providers);
+    options.trust_forwarded_for = args.trust_forwarded_for;
+    let generated_token = args.admin_token.is_none();
+    if let Some(token) = args.admin_token {
+        options.admin_token = SecretString::from(token);
+    }
+    if let Some(key) = args.server_key {
+        options.server_key = SecretString::from(key);
+    } else if options.database.is_some() {
+        tracing::warn!("no --server-key given: SSN lookups will not match accounts enrolled by an earlier run on this database");
+    }
+    let stack = Stack::start(options, listeners).await?;
+    let urls = stack.provider_urls();
+    println!("service: {}", stack.service.url());
+    println!("email:   {}", urls.email);
+    println!("sms:     {}", urls.sms);
+    println!("postal:  {}", urls.postal);
+    if generated_token {
+        use secrecy::ExposeSecret;
+        println!("admin token: {}", stack.admin_token.expose_secret());
+    }
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    println!("stopping");
+    stack.stop().await?;
+    Ok(())
+}
+
+fn people_command(args: PeopleArgs) -> anyhow::Result<()> {
+    let mix = match &args.scenario {
+        Some(path) => load_scenario(path)?.mix,
+        None => JourneyMix::new([1; 5]),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for index in args.first_index..args.first_index.saturating_add(args.count) {
+        serde_json::to_writer(&mut out, &person(args.seed, index, &mix))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! One synthetic person's side of a journey: timed steps against the
+//! service, think time, typos and abandonment.
+
+use std::time::{Duration, Instant};
+
+use goose::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use super::LoadShared;
+use crate::people::Person;
+
+/// Why a journey stopped before completing.
+#[derive(Debug)]
+pub enum Stop {
+    /// The service or a provider answered in a way the person could not get past.
+    Failed(String),
+    /// The person gave up at a step.
+    Abandoned,
+    /// The run's deadline passed mid-journey; the journey stays in flight.
+    Interrupted,
+}
+
+/// A rejected step: the problem document's `code`, or a transport reason.
+#[derive(Debug)]
+pub struct Rejected {
+    pub status: u16,
+    pub code: String,
+}
+
+impl From<Rejected> for Stop {
+    fn from(rejected: Rejected) -> Self {
+        Stop::Failed(rejected.code)
+    }
+}
+
+pub struct Driver<'a> {
+    pub user: &'a mut GooseUser,
+    pub shared: &'a LoadShared,
+    pub person: Person,
+    pub rng: ChaCha8Rng,
+    user_index: usize,
+}
+
+impl<'a> Driver<'a> {
+    pub fn new(user: &'a mut GooseUser, shared: &'a LoadShared, person: Person) -> Self {
+        let user_index = user.weighted_users_index;
+        // Behaviour draws are seeded per person, so reruns make the same choices.
+        let mut rng = ChaCha8Rng::seed_from_u64(shared.scenario.seed ^ 0x6265_6861_7669_6f75);
+        rng.set_stream(person.index);
+        Self {
+            user,
+            shared,
+            person,
+            rng,
+            user_index,
+        }
+    }
+
+    pub fn user_index(&self) -> usize {
+        self.user_index
+    }
+
+    /// Sends one step to the service and records its latency under `step`.
+    /// Returns the JSON body of a 2xx answer, or the problem code otherwise.
+    pub async fn step(&mut self, step: &'static str, path: &str, body: Option<Value>) -> Result<Value, Rejected> {
+        let builder = self
+            .user
+            .get_request_builder(&GooseMethod::Post, path)
+            .map_err(|_| transport("invalid_url"))?
+            .header("x-forwarded-for", self.person.client_address.as_str());
+        let builder = match body {
+            Some(body) => builder.json(&body),
+            None => builder,
+        };
+        let request = GooseRequest::builder()
+            .method(GooseMethod::Post)
+            .path(path)
+            .name(step)
+            .set_request_builder(builder)
+            .build();
+        let started = Instant::now();
+        let result = self.user.request(request).await;
+        let outcome = match result {
+            Ok(goose) => read_answer(goose.response).await,
+            Err(_) => Err(transport("request_failed")),
+        };
+        let elapsed = started.elapsed();
+        self.shared
+            .recorder
+            .record_step(self.user_index, step, elapsed, outcome.is_err());
+        outcome
+    }
+
+    /// Sleeps for a think time drawn from the scenario's range, then decides
+    /// whether the person abandons here.
+    pub async fn think(&mut self) -> Result<(), Stop> {
+        let (low, high) = self.shared.scenario.think_time_ms;
+        if high > 0 {
+            let pause = Duration::from_millis(self.rng.random_range(low..=high));
+            let Some(left) = super::remaining(self.shared.deadline) else {
+                return Err(Stop::Interrupted);
+            };
+            tokio::time::sleep(pause.min(left)).await;
+        }
+        if super::remaining(self.shared.deadline).is_none() {
+            return Err(Stop::Interrupted);
+        }
+        let abandon = self.shared.scenario.abandon_probability;
+        if abandon > 0.0 && self.rng.random_bool(abandon) {
+            return Err(Stop::Abandoned);
+        }
+        Ok(())
+    }
+
+    /// Decides whether the person mistypes the next code.
+    pub fn makes_typo(&mut self) -> bool {
+        let typo = self.shared.scenario.typo_probability;
+        typo > 0.0 && self.rng.random_bool(typo)
+    }
+}
+
+fn transport(code: &str) -> Rejected {
+    Rejected {
+        status: 0,
+        code: code.to_owned(),
+    }
+}
+
+async fn read_answer(response: Result<reqwest::Response, reqwest::Error>) -> Result<Value, Rejected> {
+    let response = match response {
+        Ok(response) => response,
+        Err(error) if error.is_timeout() => return Err(transport("timeout")),
+        Err(_) => return Err(transport("connection_error")),
+    };
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    let code = body
+        .get("code")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("http_{status}"));
+    Err(Rejected { status, code })
+}

@@ -1,0 +1,84 @@
+//! report.md: the report as tables a person reads in a terminal or a pull request.
+
+use std::fmt::Write;
+
+use super::model::{Percentiles, Report};
+
+/// Renders the report as Markdown.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# recoverylab run: {}\n", report.scenario);
+    let _ = writeln!(
+        out,
+        "Scenario file `{}`, seed {}, hash profile `{}`, started {}, load ran {:.1} s against {}{}.\n",
+        report.scenario_file,
+        report.seed,
+        report.hash_profile,
+        report.started_at,
+        report.duration_s,
+        report.target.service_url,
+        if report.target.in_process { " (started in process)" } else { "" }
+    );
+    let _ = writeln!(
+        out,
+        "{} users x {} journeys each; {} people enrolled in {:.2} s ({:.0} people/s); {:.1} journeys completed/s; {:.1} steps/s.\n",
+        report.load.users,
+        report.load.journeys_per_user,
+        report.enrollment.people,
+        report.enrollment.duration_s,
+        report.enrollment.people_per_s,
+        report.throughput.journeys_completed_per_s,
+        report.throughput.steps_per_s
+    );
+
+    let _ = writeln!(out, "## Journeys\n");
+    let _ = writeln!(out, "| journey | started | completed | failed | abandoned | in flight | p50 ms | p99 ms |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (kind, journey) in &report.journeys {
+        let (p50, p99) = journey
+            .duration_ms
+            .map(|p| (p.p50.to_string(), p.p99.to_string()))
+            .unwrap_or(("-".into(), "-".into()));
+        let _ = writeln!(
+            out,
+            "| {kind} | {} | {} | {} | {} | {} | {p50} | {p99} |",
+            journey.started,
+            journey.completed,
+            journey.failed_total(),
+            journey.abandoned,
+            journey.in_flight
+        );
+    }
+    let failures: Vec<String> = report
+        .journeys
+        .iter()
+        .flat_map(|(kind, journey)| journey.failed.iter().map(move |(reason, count)| format!("{kind}: {reason} x {count}")))
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nFailure reasons: {}.", failures.join("; "));
+    }
+
+    let _ = writeln!(out, "\n## Steps (latency in microseconds)\n");
+    let _ = writeln!(out, "| step | count | errors | p50 | p90 | p99 | p99.9 | max |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (step, stats) in &report.steps {
+        let Percentiles { p50, p90, p99, p999, max } = stats.latency_us;
+        let _ = writeln!(out, "| {step} | {} | {} | {p50} | {p90} | {p99} | {p999} | {max} |", stats.count, stats.errors);
+    }
+
+    let _ = writeln!(out, "\n## Providers\n");
+    let _ = writeln!(out, "| provider | sent | delivered | failed | in transit | delivery p50 ms | delivery p99 ms |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (provider, traffic) in &report.providers {
+        let (p50, p99) = traffic
+            .delivery_latency_us
+            .map(|p| (format!("{:.1}", p.p50 as f64 / 1000.0), format!("{:.1}", p.p99 as f64 / 1000.0)))
+            .unwrap_or(("-".into(), "-".into()));
+        let _ = writeln!(
+            out,
+            "| {provider} | {} | {} | {} | {} | {p50} | {p99} |",
+            traffic.sent, traffic.delivered, traffic.failed, traffic.in_transit
+        );
+    }
+    out
+}

@@ -1,0 +1,158 @@
+//! Collects step latencies and journey outcomes while load runs.
+//!
+//! Load users write into a few shards, each behind its own mutex, picked by
+//! user index: a lock is held for one histogram update, so users rarely wait
+//! for each other, and memory does not grow with users or requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::people::JourneyKind;
+
+/// The highest latency a histogram records: one hour, in microseconds.
+const MAX_TRACKABLE_US: u64 = 3_600_000_000;
+const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Returns an empty latency histogram: 1 µs to 1 h, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS).expect("the bounds are valid")
+}
+
+fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
+    let micros = (elapsed.as_micros() as u64).clamp(1, MAX_TRACKABLE_US);
+    histogram.record(micros).expect("the value is clamped into range");
+}
+
+/// Latencies and error count of one step.
+#[derive(Clone)]
+pub struct StepRecord {
+    pub latency: Histogram<u64>,
+    pub errors: u64,
+}
+
+/// Outcome counts of one journey kind.
+#[derive(Clone, Default)]
+pub struct JourneyRecord {
+    pub started: u64,
+    pub completed: u64,
+    pub failed: BTreeMap<String, u64>,
+    pub abandoned: u64,
+    pub duration: Option<Histogram<u64>>,
+}
+
+/// How a started journey ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// Failed with a classified reason, such as a problem code.
+    Failed(String),
+    Abandoned,
+}
+
+#[derive(Default, Clone)]
+struct Shard {
+    steps: HashMap<&'static str, StepRecord>,
+    journeys: [JourneyRecord; 5],
+    deliveries: HashMap<&'static str, Histogram<u64>>,
+}
+
+/// Everything recorded during a run, merged from the shards.
+#[derive(Default, Clone)]
+pub struct Recorded {
+    pub steps: BTreeMap<&'static str, StepRecord>,
+    pub journeys: BTreeMap<JourneyKind, JourneyRecord>,
+    /// Time from the request that triggered a message to the message in the
+    /// inbox, per provider.
+    pub deliveries: BTreeMap<&'static str, Histogram<u64>>,
+}
+
+pub struct RunRecorder {
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl RunRecorder {
+    pub fn new(shards: usize) -> Self {
+        Self {
+            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+
+    fn shard(&self, user: usize) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[user % self.shards.len()]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn record_step(&self, user: usize, step: &'static str, elapsed: Duration, is_error: bool) {
+        let mut shard = self.shard(user);
+        let entry = shard.steps.entry(step).or_insert_with(|| StepRecord {
+            latency: new_histogram(),
+            errors: 0,
+        });
+        record(&mut entry.latency, elapsed);
+        entry.errors += u64::from(is_error);
+    }
+
+    pub fn record_delivery(&self, user: usize, provider: &'static str, elapsed: Duration) {
+        let mut shard = self.shard(user);
+        record(shard.deliveries.entry(provider).or_insert_with(new_histogram), elapsed);
+    }
+
+    pub fn journey_started(&self, user: usize, kind: JourneyKind) {
+        self.shard(user).journeys[kind.index()].started += 1;
+    }
+
+    pub fn journey_ended(&self, user: usize, kind: JourneyKind, outcome: &Outcome, elapsed: Duration) {
+        let mut shard = self.shard(user);
+        let journey = &mut shard.journeys[kind.index()];
+        match outcome {
+            Outcome::Completed => {
+                journey.completed += 1;
+                record(journey.duration.get_or_insert_with(new_histogram), elapsed);
+            }
+            Outcome::Failed(reason) => *journey.failed.entry(reason.clone()).or_default() += 1,
+            Outcome::Abandoned => journey.abandoned += 1,
+        }
+    }
+
+    /// Merges every shard into one set of histograms and counts.
+    pub fn merged(&self) -> Recorded {
+        let mut merged = Recorded::default();
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+            for (step, record) in shard.steps {
+                let entry = merged.steps.entry(step).or_insert_with(|| StepRecord {
+                    latency: new_histogram(),
+                    errors: 0,
+                });
+                entry.latency.add(&record.latency).expect("histograms share bounds");
+                entry.errors += record.errors;
+            }
+            for (provider, histogram) in shard.deliveries {
+                merged
+                    .deliveries
+                    .entry(provider)
+                    .or_insert_with(new_histogram)
+                    .add(&histogram)
+                    .expect("histograms share bounds");
+            }
+            for kind in JourneyKind::ALL {
+                let source = &shard.journeys[kind.index()];
+                let target = merged.journeys.entry(kind).or_default();
+                target.started += source.started;
+                target.completed += source.completed;
+                target.abandoned += source.abandoned;
+                for (reason, count) in &source.failed {
+                    *target.failed.entry(reason.clone()).or_default() += count;
+                }
+                if let Some(duration) = &source.duration {
+                    target.duration.get_or_insert_with(new_histogram).add(duration).expect("histograms share bounds");
+                }
+            }
+        }
+        merged
+    }
+}

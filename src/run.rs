@@ -1,0 +1,255 @@
+//! `recoverylab run`: validate a scenario, start or reach the stack, enroll
+//! the people, drive the load, and write the report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::config::{load_scenario, Scenario};
+use crate::load::{self, LoadShared, Targets};
+use crate::providers::ProviderSettings;
+use crate::report::model::{
+    EnrollmentStats, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report, StepStats, Target, Throughput,
+    REPORT_SCHEMA_VERSION,
+};
+use crate::report::recorder::Recorded;
+use crate::report::{self, RunRecorder};
+use crate::stack::{Stack, StackListeners, StackOptions};
+
+/// A stack that is already running, reached by URL instead of started here.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    pub targets: Targets,
+    pub admin_token: SecretString,
+}
+
+pub struct RunOptions {
+    pub scenario: PathBuf,
+    pub out: Option<PathBuf>,
+    pub remote: Option<RemoteTarget>,
+}
+
+/// Where a run wrote its files, and its report.
+pub struct RunResult {
+    pub out: PathBuf,
+    pub report: Report,
+}
+
+/// Runs a scenario end to end. The scenario is validated before anything
+/// starts; any error after that still stops the servers this run started.
+pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
+    let scenario = load_scenario(&options.scenario)?;
+    let out = options.out.clone().unwrap_or_else(|| default_out_dir(&scenario));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
+
+    match options.remote {
+        Some(remote) => drive(&scenario, &out, remote.targets, &remote.admin_token, false).await,
+        None => {
+            let database_dir = tempfile::tempdir().context("cannot create a folder for the service's SQLite file")?;
+            let stack_options = StackOptions::new(
+                Some(database_dir.path().join("service.sqlite")),
+                scenario.hash_profile,
+                provider_settings(&scenario),
+            );
+            let stack = Stack::start(stack_options, StackListeners::loopback().await?).await?;
+            let urls = stack.provider_urls();
+            let targets = Targets {
+                service: stack.service.url(),
+                email: urls.email,
+                sms: urls.sms,
+                postal: urls.postal,
+            };
+            let admin_token = stack.admin_token.clone();
+            let result = drive(&scenario, &out, targets, &admin_token, true).await;
+            if let Err(error) = stack.stop().await {
+                tracing::warn!(error = %error, "stopping the in-process stack failed");
+            }
+            result
+        }
+    }
+}
+
+/// Maps the scenario's provider settings onto the mocks' settings.
+pub fn provider_settings(scenario: &Scenario) -> ProviderSettings {
+    let (first, last) = scenario.postal_transit_business_days;
+    ProviderSettings {
+        seed: scenario.seed,
+        seconds_per_business_day: scenario.seconds_per_business_day,
+        postal_transit_business_days: first..=last,
+        ..ProviderSettings::default()
+    }
+}
+
+fn default_out_dir(scenario: &Scenario) -> PathBuf {
+    let stamp = Utc::now().format("%Y%m%d-%H%M%S");
+    let name: String = scenario
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect();
+    Path::new("reports").join(format!("{name}-{stamp}"))
+}
+
+async fn drive(scenario: &Scenario, out: &Path, targets: Targets, admin_token: &SecretString, in_process: bool) -> anyhow::Result<RunResult> {
+    let started_at = Utc::now();
+    tracing::info!(people = scenario.people, "enrolling the population");
+    let enrollment = load::enroll::enroll_population(&targets.service, admin_token, scenario).await?;
+    tracing::info!(
+        enrolled = enrollment.enrolled,
+        already_enrolled = enrollment.already_enrolled,
+        seconds = enrollment.elapsed.as_secs_f64(),
+        "population enrolled"
+    );
+
+    let shards = std::thread::available_parallelism().map_or(2, |cores| cores.get() * 4);
+    let recorder = Arc::new(RunRecorder::new(shards));
+    let load_started = Instant::now();
+    let shared = Arc::new(LoadShared::new(
+        scenario.clone(),
+        targets.clone(),
+        Arc::clone(&recorder),
+        load_started + scenario.max_duration,
+    ));
+    let goose_report = out.join("goose.html");
+    load::run_load(Arc::clone(&shared), &goose_report).await?;
+    let load_elapsed = load_started.elapsed();
+
+    let providers = provider_traffic(&targets).await;
+    let exhausted = shared.people_exhausted.load(std::sync::atomic::Ordering::Relaxed);
+    if exhausted > 0 {
+        tracing::warn!(skipped = exhausted, "journeys skipped because their kind ran out of people; raise population.people");
+    }
+    let report = build_report(scenario, started_at, &targets, in_process, enrollment, load_elapsed, recorder.merged(), providers);
+    report::write::write_report(out, &report).with_context(|| format!("cannot write the report into {}", out.display()))?;
+    Ok(RunResult {
+        out: out.to_owned(),
+        report,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct ProviderStats {
+    sent: u64,
+    delivered: u64,
+    failed: u64,
+    #[serde(default)]
+    in_transit: u64,
+}
+
+async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderStats> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client with a timeout builds");
+    let mut traffic = BTreeMap::new();
+    for (name, base) in [("email", &targets.email), ("sms", &targets.sms), ("postal", &targets.postal)] {
+        let stats = match client.get(format!("{base}/v1/stats")).send().await {
+            Ok(response) => response.json::<ProviderStats>().await.ok(),
+            Err(_) => None,
+        };
+        if stats.is_none() {
+            tracing::warn!(provider = name, "provider statistics unavailable; the report shows zeros");
+        }
+        traffic.insert(name, stats.unwrap_or_default());
+    }
+    traffic
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    scenario: &Scenario,
+    started_at: chrono::DateTime<Utc>,
+    targets: &Targets,
+    in_process: bool,
+    enrollment: load::enroll::EnrollmentResult,
+    load_elapsed: Duration,
+    recorded: Recorded,
+    providers: BTreeMap<&'static str, ProviderStats>,
+) -> Report {
+    let duration_s = load_elapsed.as_secs_f64();
+    let mut journeys = BTreeMap::new();
+    let mut completed_total = 0;
+    for kind in scenario.mix.active_kinds() {
+        let record = recorded.journeys.get(&kind).cloned().unwrap_or_default();
+        let failed_total: u64 = record.failed.values().sum();
+        let ended = record.completed + failed_total + record.abandoned;
+        completed_total += record.completed;
+        journeys.insert(
+            kind.name().to_owned(),
+            JourneyOutcomes {
+                started: record.started,
+                completed: record.completed,
+                failed: record.failed.clone(),
+                abandoned: record.abandoned,
+                in_flight: record.started.saturating_sub(ended),
+                duration_ms: record.duration.as_ref().map(|histogram| Percentiles::from_histogram(histogram, 1000)),
+            },
+        );
+    }
+    let mut steps = BTreeMap::new();
+    let mut step_total = 0;
+    for (name, record) in &recorded.steps {
+        step_total += record.latency.len();
+        steps.insert(
+            (*name).to_owned(),
+            StepStats {
+                count: record.latency.len(),
+                errors: record.errors,
+                latency_us: Percentiles::from_histogram(&record.latency, 1),
+            },
+        );
+    }
+    let providers = providers
+        .into_iter()
+        .map(|(name, stats)| {
+            let delivery = recorded.deliveries.get(name).map(|histogram| Percentiles::from_histogram(histogram, 1));
+            let traffic = ProviderTraffic {
+                sent: stats.sent,
+                delivered: stats.delivered,
+                failed: stats.failed,
+                in_transit: stats.in_transit,
+                delivery_latency_us: delivery,
+            };
+            (name.to_owned(), traffic)
+        })
+        .collect();
+    let enroll_seconds = enrollment.elapsed.as_secs_f64();
+    Report {
+        schema_version: REPORT_SCHEMA_VERSION,
+        scenario: scenario.name.clone(),
+        scenario_file: scenario.path.display().to_string(),
+        seed: scenario.seed,
+        hash_profile: scenario.hash_profile.name().to_owned(),
+        started_at: started_at.to_rfc3339(),
+        duration_s,
+        target: Target {
+            service_url: targets.service.clone(),
+            in_process,
+        },
+        load: LoadSettings {
+            users: scenario.users,
+            journeys_per_user: scenario.journeys_per_user,
+            people: scenario.people,
+            max_duration_s: scenario.max_duration.as_secs_f64(),
+        },
+        enrollment: EnrollmentStats {
+            people: enrollment.enrolled,
+            already_enrolled: enrollment.already_enrolled,
+            duration_s: enroll_seconds,
+            people_per_s: if enroll_seconds > 0.0 { enrollment.enrolled as f64 / enroll_seconds } else { 0.0 },
+        },
+        throughput: Throughput {
+            journeys_completed_per_s: completed_total as f64 / duration_s.max(1e-9),
+            steps_per_s: step_total as f64 / duration_s.max(1e-9),
+        },
+        journeys,
+        steps,
+        providers,
+    }
+}

@@ -1,0 +1,116 @@
+//! The in-process stack: the reference service and the three mock providers
+//! on 127.0.0.1, as `run` and `serve` start them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+use crate::journeys::hashing::HashProfile;
+use crate::journeys::policy::Policy;
+use crate::journeys::secrets;
+use crate::providers::{MockProviders, ProviderSettings};
+use crate::server::{self, RunningServer};
+use crate::service::provider_clients::ProviderUrls;
+use crate::service::{self as reference_service, ServiceConfig};
+
+/// How to start the stack.
+pub struct StackOptions {
+    pub database: Option<PathBuf>,
+    pub hash_profile: HashProfile,
+    pub providers: ProviderSettings,
+    pub admin_token: SecretString,
+    pub server_key: SecretString,
+    pub trust_forwarded_for: bool,
+}
+
+impl StackOptions {
+    /// Options with fresh random admin token and server key.
+    pub fn new(database: Option<PathBuf>, hash_profile: HashProfile, providers: ProviderSettings) -> Self {
+        Self {
+            database,
+            hash_profile,
+            providers,
+            admin_token: SecretString::from(secrets::session_token()),
+            server_key: SecretString::from(secrets::session_token()),
+            trust_forwarded_for: true,
+        }
+    }
+}
+
+/// Listeners for the four servers; ephemeral loopback ports by default.
+pub struct StackListeners {
+    pub service: TcpListener,
+    pub email: TcpListener,
+    pub sms: TcpListener,
+    pub postal: TcpListener,
+}
+
+impl StackListeners {
+    pub async fn loopback() -> std::io::Result<Self> {
+        Ok(Self {
+            service: server::bind_loopback().await?,
+            email: server::bind_loopback().await?,
+            sms: server::bind_loopback().await?,
+            postal: server::bind_loopback().await?,
+        })
+    }
+}
+
+/// The running service and mocks.
+pub struct Stack {
+    pub service: RunningServer,
+    pub providers: MockProviders,
+    pub admin_token: SecretString,
+    pub engine: Arc<crate::journeys::Engine>,
+    purger: tokio::task::JoinHandle<()>,
+}
+
+impl Stack {
+    /// Starts the mocks, then the service pointed at them.
+    pub async fn start(options: StackOptions, listeners: StackListeners) -> anyhow::Result<Self> {
+        let providers = MockProviders::spawn_on(options.providers, listeners.email, listeners.sms, listeners.postal).await?;
+        let config = ServiceConfig {
+            database: options.database,
+            hash_profile: options.hash_profile,
+            policy: Policy::default(),
+            admin_token: options.admin_token.clone(),
+            server_key: options.server_key,
+            providers: ProviderUrls {
+                email: providers.email.url(),
+                sms: providers.sms.url(),
+                postal: providers.postal.url(),
+            },
+            trust_forwarded_for: options.trust_forwarded_for,
+        };
+        let state = reference_service::build_state_with_system_clock(config).await?;
+        let engine = Arc::clone(&state.engine);
+        let purger = reference_service::spawn_purger(Arc::clone(&engine));
+        let service = server::spawn(listeners.service, reference_service::router(state))?;
+        tracing::info!(service = %service.addr, hash_profile = engine.hash_profile().name(), "reference service started");
+        Ok(Self {
+            service,
+            providers,
+            admin_token: options.admin_token,
+            engine,
+            purger,
+        })
+    }
+
+    pub fn provider_urls(&self) -> ProviderUrls {
+        ProviderUrls {
+            email: self.providers.email.url(),
+            sms: self.providers.sms.url(),
+            postal: self.providers.postal.url(),
+        }
+    }
+
+    /// Stops the service first, so no step is cut off from its providers.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.purger.abort();
+        let service = self.service.stop().await;
+        let providers = self.providers.stop().await;
+        service.and(providers)
+    }
+}
