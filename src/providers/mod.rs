@@ -1,0 +1,1 @@
+//! Mock email, SMS and postal providers.
