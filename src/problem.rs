@@ -37,6 +37,11 @@ impl Problem {
         self
     }
 
+    /// Returns the stable code, such as `not_found`.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
@@ -62,7 +67,12 @@ impl IntoResponse for Problem {
 
 impl From<JsonRejection> for Problem {
     fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
+        // Missing fields and wrong types are a 400 like any other malformed
+        // request, rather than axum's default 422.
+        let status = match rejection.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            other => other,
+        };
         let (code, detail) = match &rejection {
             JsonRejection::MissingJsonContentType(_) => (
                 "unsupported_media_type",
@@ -73,7 +83,7 @@ impl From<JsonRejection> for Problem {
                 format!("the body is not valid JSON: {}", redact_values(&rejection.body_text())),
             ),
             JsonRejection::JsonDataError(_) => (
-                "invalid_body",
+                "invalid_request",
                 format!("the body does not match the expected fields: {}", redact_values(&rejection.body_text())),
             ),
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
@@ -88,40 +98,46 @@ impl From<JsonRejection> for Problem {
 
 impl From<PathRejection> for Problem {
     fn from(rejection: PathRejection) -> Self {
-        Problem::new(rejection.status(), "invalid_path", redact_values(&rejection.body_text()))
+        Problem::invalid_request(redact_values(&rejection.body_text()))
     }
 }
 
 impl From<QueryRejection> for Problem {
     fn from(rejection: QueryRejection) -> Self {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_query", redact_values(&rejection.body_text()))
+        Problem::invalid_request(redact_values(&rejection.body_text()))
     }
 }
 
-/// Replaces every quoted or backticked value in a parser message with `…`,
-/// so that an error never echoes what the client sent (it may be an SSN or a
-/// password sent in the wrong field).
+/// The words serde puts before a value it quotes in an error message, as in
+/// ``invalid type: integer `900123456`, expected a string``.
+const VALUE_PREFIXES: [&str; 6] = ["boolean ", "integer ", "floating point ", "character ", "string ", "variant "];
+
+/// Replaces every value quoted in a parser message with `…`, keeping quoted
+/// field names, so an error never echoes what the client sent (it may be an
+/// SSN or a password sent in the wrong field).
 pub fn redact_values(message: &str) -> String {
     let mut redacted = String::with_capacity(message.len());
-    let mut quote: Option<char> = None;
-    for character in message.chars() {
-        match quote {
-            Some(open) if character == open => {
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest[open..].chars().next().expect("found a quote");
+        let (before, after_open) = (&rest[..open], &rest[open + 1..]);
+        let close = after_open.find(quote);
+        redacted.push_str(before);
+        redacted.push(quote);
+        let is_value = VALUE_PREFIXES.iter().any(|prefix| before.ends_with(prefix));
+        match close {
+            Some(close) => {
+                redacted.push_str(if is_value { "…" } else { &after_open[..close] });
+                redacted.push(quote);
+                rest = &after_open[close + 1..];
+            }
+            None => {
                 redacted.push('…');
-                redacted.push(character);
-                quote = None;
+                rest = "";
             }
-            Some(_) => {}
-            None if character == '"' || character == '`' => {
-                redacted.push(character);
-                quote = Some(character);
-            }
-            None => redacted.push(character),
         }
     }
-    if quote.is_some() {
-        redacted.push('…');
-    }
+    redacted.push_str(rest);
     redacted
 }
 
@@ -150,6 +166,9 @@ mod tests {
             redact_values(message),
             "ssn: invalid type: integer `…`, expected a string at line 1 column 20"
         );
-        assert_eq!(redact_values(r#"unknown variant "secret", expected"#), r#"unknown variant "…", expected"#);
+        assert_eq!(redact_values("unknown variant `secret`, expected `email`"), "unknown variant `…`, expected `email`");
+        assert_eq!(redact_values(r#"invalid value: string "1234", expected"#), r#"invalid value: string "…", expected"#);
+        assert_eq!(redact_values("missing field `ssn`"), "missing field `ssn`");
+        assert_eq!(redact_values("unterminated `9001"), "unterminated `…");
     }
 }
