@@ -98,6 +98,7 @@ fn default_out_dir(scenario: &Scenario) -> PathBuf {
 
 async fn drive(scenario: &Scenario, out: &Path, targets: Targets, admin_token: &SecretString, in_process: bool) -> anyhow::Result<RunResult> {
     let started_at = Utc::now();
+    let hash_profile = service_hash_profile(&targets.service).await?;
     tracing::info!(people = scenario.people, "enrolling the population");
     let enrollment = load::enroll::enroll_population(&targets.service, admin_token, scenario).await?;
     tracing::info!(
@@ -125,12 +126,29 @@ async fn drive(scenario: &Scenario, out: &Path, targets: Targets, admin_token: &
     if exhausted > 0 {
         tracing::warn!(skipped = exhausted, "journeys skipped because their kind ran out of people; raise population.people");
     }
-    let report = build_report(scenario, started_at, &targets, in_process, enrollment, load_elapsed, recorder.merged(), providers);
+    let mut report = build_report(scenario, started_at, &targets, in_process, enrollment, load_elapsed, recorder.merged(), providers);
+    report.hash_profile = hash_profile;
     report::write::write_report(out, &report).with_context(|| format!("cannot write the report into {}", out.display()))?;
     Ok(RunResult {
         out: out.to_owned(),
         report,
     })
+}
+
+/// Asks the service for its hash profile; this also checks that it is up
+/// before enrollment starts.
+async fn service_hash_profile(service_url: &str) -> anyhow::Result<String> {
+    let health: crate::service::health::Health = reqwest::Client::new()
+        .get(format!("{service_url}/health"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("the service at {service_url} did not answer /health; check the URL and that it is running"))?
+        .json()
+        .await
+        .with_context(|| format!("{service_url}/health did not answer as a recoverylab service"))?;
+    Ok(health.hash_profile)
 }
 
 #[derive(Deserialize, Default)]
