@@ -1,0 +1,313 @@
+//! Test helpers: the real service and mock providers on 127.0.0.1 port 0,
+//! with a clock the test moves, and typed helpers for the journeys.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use recoverylab::journeys::clock::ManualClock;
+use recoverylab::journeys::hashing::HashProfile;
+use recoverylab::journeys::policy::Policy;
+use recoverylab::load::enroll::enrollment_json;
+use recoverylab::people::{person, JourneyKind, JourneyMix, Person};
+use recoverylab::providers::{MockProviders, ProviderSettings};
+use recoverylab::server::{self, RunningServer};
+use recoverylab::service::provider_clients::ProviderUrls;
+use recoverylab::service::{build_state, router, ServiceConfig};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const SEED: u64 = 20_261_204;
+
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub providers: MockProviders,
+    service: RunningServer,
+    _database: tempfile::TempDir,
+}
+
+/// A reply from the service: the status and the JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Returns the problem document's code, or "" for a success.
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn field(&self, name: &str) -> &str {
+        self.body.get(name).and_then(Value::as_str).unwrap_or_else(|| panic!("reply has no string field {name}: {:?}", self.body))
+    }
+
+    pub fn flow_id(&self) -> String {
+        self.field("flow_id").to_owned()
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert!(self.status.is_success(), "expected success, got {} {:?}", self.status, self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "status of {:?}", self.body);
+        assert_eq!(self.code(), code, "problem code of {:?}", self.body);
+        assert_eq!(self.content_type, "application/problem+json");
+    }
+
+    /// Asserts that the body repeats none of `secrets`, the values the
+    /// request sent that must never come back in a response.
+    #[track_caller]
+    pub fn assert_echoes_none<S: AsRef<str>>(&self, secrets: &[S]) -> &Self {
+        let body = self.body.to_string();
+        for secret in secrets {
+            let secret = secret.as_ref();
+            assert!(!secret.is_empty() && !body.contains(secret), "the reply {} echoes a secret that was sent", self.status);
+        }
+        self
+    }
+}
+
+/// The moment every test clock starts at: a Monday afternoon.
+pub fn test_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap()
+}
+
+impl TestApp {
+    /// Starts mocks and service on a fresh SQLite file, fast hashing, and a
+    /// postal day of 10 ms.
+    pub async fn spawn() -> Self {
+        Self::spawn_with_policy(Policy::default()).await
+    }
+
+    pub async fn spawn_with_policy(policy: Policy) -> Self {
+        let providers = MockProviders::spawn(ProviderSettings {
+            seed: SEED,
+            seconds_per_business_day: 0.01,
+            ..ProviderSettings::default()
+        })
+        .await
+        .expect("mock providers start");
+        let database = tempfile::tempdir().expect("temporary folder");
+        let clock = ManualClock::new(test_start());
+        let config = ServiceConfig {
+            database: Some(database.path().join("service.sqlite")),
+            hash_profile: HashProfile::Fast,
+            policy,
+            admin_token: SecretString::from(ADMIN_TOKEN.to_owned()),
+            server_key: SecretString::from("test server key".to_owned()),
+            providers: ProviderUrls {
+                email: providers.email.url(),
+                sms: providers.sms.url(),
+                postal: providers.postal.url(),
+            },
+            trust_forwarded_for: true,
+        };
+        let state = build_state(config, std::sync::Arc::new(clock.clone())).await.expect("service state builds");
+        let listener = server::bind_loopback().await.expect("bind loopback");
+        let service = server::spawn(listener, router(state)).expect("service starts");
+        Self {
+            url: service.url(),
+            client: reqwest::Client::new(),
+            clock,
+            providers,
+            service,
+            _database: database,
+        }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Returns person `index` of the test population, needing `kind`.
+    pub fn person(&self, kind: JourneyKind, index: u64) -> Person {
+        let mut weights = [0; 5];
+        weights[kind.index()] = 1;
+        person(SEED, index, &JourneyMix::new(weights))
+    }
+
+    /// Enrolls a person of `kind` and returns them.
+    pub async fn enrolled(&self, kind: JourneyKind, index: u64) -> Person {
+        let someone = self.person(kind, index);
+        self.enroll(&[&someone]).await.assert_ok();
+        someone
+    }
+
+    pub async fn enroll(&self, people: &[&Person]) -> Reply {
+        let body = json!({"people": people.iter().map(|p| enrollment_json(p)).collect::<Vec<_>>()});
+        self.send(self.client.post(format!("{}/v1/admin/enrollments", self.url)).bearer_auth(ADMIN_TOKEN).json(&body)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.post_from(path, body, "198.18.0.1").await
+    }
+
+    /// Posts as a client with the given address in X-Forwarded-For.
+    pub async fn post_from(&self, path: &str, body: Value, client_address: &str) -> Reply {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("x-forwarded-for", client_address)
+            .json(&body);
+        self.send(request).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send(self.client.post(format!("{}{path}", self.url))).await
+    }
+
+    /// Posts `body` to the step `step` of a flow, such as `answers`.
+    pub async fn step(&self, flow: &str, step: &str, body: Value) -> Reply {
+        self.post(&format!("/v1/flows/{flow}/{step}"), body).await
+    }
+
+    /// Posts to a flow step that takes no body, such as `resend-code`.
+    pub async fn step_empty(&self, flow: &str, step: &str) -> Reply {
+        self.post_empty(&format!("/v1/flows/{flow}/{step}")).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("the service answers");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, content_type, headers, body }
+    }
+
+    /// Returns the session's username, or the problem code for a bad token.
+    pub async fn session(&self, token: &str) -> Reply {
+        self.send(self.client.get(format!("{}/v1/session", self.url)).bearer_auth(token)).await
+    }
+
+    // ---- inboxes ----------------------------------------------------------
+
+    async fn messages(&self, url: String) -> Vec<Value> {
+        let inbox: Value = self.client.get(url).send().await.expect("inbox answers").json().await.expect("inbox JSON");
+        inbox["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn emails(&self, address: &str) -> Vec<Value> {
+        self.messages(format!("{}/v1/inboxes/{address}/messages", self.providers.email.url())).await
+    }
+
+    pub async fn texts(&self, number: &str) -> Vec<Value> {
+        self.messages(format!("{}/v1/handsets/{number}/messages", self.providers.sms.url())).await
+    }
+
+    /// Returns the code in the newest code message to the person's second factor.
+    pub async fn latest_code(&self, someone: &Person) -> String {
+        let messages = match someone.second_factor {
+            recoverylab::journeys::account::SecondFactor::Email => self.emails(&someone.email).await,
+            recoverylab::journeys::account::SecondFactor::Sms => self.texts(&someone.cell_phone).await,
+        };
+        latest_code_in(&messages)
+    }
+
+    pub async fn latest_email_code(&self, someone: &Person) -> String {
+        latest_code_in(&self.emails(&someone.email).await)
+    }
+
+    pub async fn latest_sms_code(&self, someone: &Person) -> String {
+        latest_code_in(&self.texts(&someone.cell_phone).await)
+    }
+
+    /// Returns the temporary password in the newest email.
+    pub async fn emailed_temporary_password(&self, someone: &Person) -> String {
+        let messages = self.emails(&someone.email).await;
+        let text = messages
+            .iter()
+            .rev()
+            .filter_map(|message| message["text"].as_str())
+            .find(|text| text.contains("temporary password"))
+            .expect("a temporary-password email");
+        recoverylab::load::inbox::temporary_password_in(text).expect("the email holds a temporary password")
+    }
+
+    /// Waits (boundedly) for a letter to the person and returns its password.
+    pub async fn posted_temporary_password(&self, someone: &Person) -> String {
+        let address = &someone.mailing_address;
+        for _ in 0..200 {
+            let letterbox: Value = self
+                .client
+                .get(format!("{}/v1/letterbox", self.providers.postal.url()))
+                .query(&[("line1", address.line1.as_str()), ("zip", address.zip.as_str())])
+                .send()
+                .await
+                .expect("letterbox answers")
+                .json()
+                .await
+                .expect("letterbox JSON");
+            if let Some(text) = letterbox["letters"].as_array().and_then(|letters| letters.last()).and_then(|letter| letter["text"].as_str()) {
+                return recoverylab::load::inbox::temporary_password_in(text).expect("the letter holds a temporary password");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no letter arrived within 4 s");
+    }
+
+    // ---- journey steps ----------------------------------------------------
+
+    pub async fn sign_in(&self, someone: &Person, password: &str) -> Reply {
+        self.post("/v1/sign-in", json!({"username": someone.username, "password": password})).await
+    }
+
+    pub async fn submit_code(&self, flow: &str, code: &str) -> Reply {
+        self.post(&format!("/v1/flows/{flow}/code"), json!({"code": code})).await
+    }
+
+    pub async fn forgot_password(&self, someone: &Person) -> Reply {
+        self.post(
+            "/v1/forgot-password",
+            json!({"username": someone.username, "ssn": someone.ssn, "date_of_birth": someone.date_of_birth}),
+        )
+        .await
+    }
+
+    pub async fn answers(&self, flow: &str, someone: &Person) -> Reply {
+        let answers: Vec<&str> = someone.security_questions.iter().map(|item| item.answer.as_str()).collect();
+        self.post(&format!("/v1/flows/{flow}/answers"), json!({"answers": answers})).await
+    }
+
+    /// Signs in with password and code and returns the session token.
+    pub async fn full_sign_in(&self, someone: &Person, password: &str) -> String {
+        let flow = self.sign_in(someone, password).await.assert_ok().flow_id();
+        let code = self.latest_code(someone).await;
+        self.submit_code(&flow, &code).await.assert_ok().field("session_token").to_owned()
+    }
+
+    /// Walks J3 up to the new-password step and returns the flow id.
+    pub async fn forgot_password_to_new_password(&self, someone: &Person) -> String {
+        let flow = self.forgot_password(someone).await.assert_ok().flow_id();
+        self.answers(&flow, someone).await.assert_ok();
+        self.post(&format!("/v1/flows/{flow}/channel"), json!({"channel": "email"})).await.assert_ok();
+        let code = self.latest_email_code(someone).await;
+        self.submit_code(&flow, &code).await.assert_ok();
+        flow
+    }
+}
+
+fn latest_code_in(messages: &[Value]) -> String {
+    messages
+        .iter()
+        .rev()
+        .filter_map(|message| message["text"].as_str())
+        .find_map(recoverylab::load::inbox::code_in)
+        .expect("a code message")
+}
