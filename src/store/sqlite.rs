@@ -15,8 +15,12 @@ use crate::journeys::account::{Account, AccountId};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
 
+/// Reads go through a pool of connections; writes through one connection,
+/// because SQLite admits one writer at a time and a second writing connection
+/// only waits in SQLite's busy handler, which sleeps in steps of milliseconds.
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -37,13 +41,17 @@ impl SqliteStore {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        Ok(Self { pool, writer })
     }
 
     async fn fetch_json<T: DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>, StoreError> {
@@ -67,7 +75,7 @@ fn encode<T: serde::Serialize>(value: &T) -> String {
 impl Store for SqliteStore {
     async fn insert_accounts(&self, accounts: Vec<Account>) -> Result<InsertSummary, StoreError> {
         let mut summary = InsertSummary::default();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.writer.begin().await?;
         for mut account in accounts {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO accounts (username_key, ssn_digest, data) VALUES (?, ?, '{}') \
@@ -116,7 +124,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE accounts SET data = ? WHERE id = ?")
             .bind(encode(account))
             .bind(account.id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -134,20 +142,20 @@ impl Store for SqliteStore {
         .bind(flow.account_id)
         .bind(flow.last_active_at.timestamp())
         .bind(encode(flow))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn delete_flow(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM flows WHERE id = ?").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM flows WHERE id = ?").bind(id).execute(&self.writer).await?;
         Ok(())
     }
 
     async fn delete_flows_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM flows WHERE account_id = ?")
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(result.rows_affected())
     }
@@ -157,7 +165,7 @@ impl Store for SqliteStore {
             .bind(token_digest)
             .bind(account_id)
             .bind(created_at.timestamp())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -173,7 +181,7 @@ impl Store for SqliteStore {
     async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM sessions WHERE account_id = ?")
             .bind(account_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(result.rows_affected())
     }
@@ -187,7 +195,7 @@ impl Store for SqliteStore {
 
     async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError> {
         let Some(latest) = events.latest() else {
-            sqlx::query("DELETE FROM rate_events WHERE key = ?").bind(key).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM rate_events WHERE key = ?").bind(key).execute(&self.writer).await?;
             return Ok(());
         };
         sqlx::query(
@@ -197,7 +205,7 @@ impl Store for SqliteStore {
         .bind(key)
         .bind(latest.timestamp())
         .bind(encode(events))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -205,11 +213,11 @@ impl Store for SqliteStore {
     async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError> {
         let flows = sqlx::query("DELETE FROM flows WHERE last_active_at < ?")
             .bind(flows_before.timestamp())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         let events = sqlx::query("DELETE FROM rate_events WHERE latest_at < ?")
             .bind(events_before.timestamp())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(flows.rows_affected() + events.rows_affected())
     }
