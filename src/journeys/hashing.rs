@@ -119,23 +119,23 @@ impl KeyedDigest {
     /// Returns the hex HMAC-SHA-256 of `value` under the key, with a domain
     /// label so that an SSN digest can never equal a code digest.
     pub fn digest(&self, domain: &str, value: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(domain.as_bytes());
-        mac.update(&[0]);
-        mac.update(value.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(self.mac(domain, value).finalize().into_bytes())
     }
 
     /// Compares `value` with a stored digest in constant time.
     pub fn matches(&self, domain: &str, value: &str, stored_hex: &str) -> bool {
-        let Ok(stored) = hex::decode(stored_hex) else {
-            return false;
-        };
+        match hex::decode(stored_hex) {
+            Ok(stored) => self.mac(domain, value).verify_slice(&stored).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn mac(&self, domain: &str, value: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        mac.verify_slice(&stored).is_ok()
+        mac
     }
 }
 
