@@ -13,8 +13,42 @@ use crate::journeys::account::SecondFactor;
 use crate::people::JourneyKind;
 use crate::report::Outcome;
 
-/// The terms-of-service version the reference service asks users to accept.
+/// The terms-of-service version the reference service requires users to accept.
 const TERMS_VERSION: u32 = 1;
+
+/// Step names, as they appear in reports, of the steps the recovery
+/// journeys share.
+struct RecoverySteps {
+    sign_in: &'static str,
+    confirm_contact: &'static str,
+    code: &'static str,
+    new_password: &'static str,
+    accept_terms: &'static str,
+}
+
+const FORGOT_PASSWORD_STEPS: RecoverySteps = RecoverySteps {
+    sign_in: "forgot_password.sign_in",
+    confirm_contact: "forgot_password.confirm_contact",
+    code: "forgot_password.code",
+    new_password: "forgot_password.new_password",
+    accept_terms: "forgot_password.accept_terms",
+};
+
+const POSTAL_STEPS: RecoverySteps = RecoverySteps {
+    sign_in: "temp_password_postal.sign_in",
+    confirm_contact: "temp_password_postal.confirm_contact",
+    code: "temp_password_postal.code",
+    new_password: "temp_password_postal.new_password",
+    accept_terms: "temp_password_postal.final_terms",
+};
+
+const EMAIL_STEPS: RecoverySteps = RecoverySteps {
+    sign_in: "temp_password_email.sign_in",
+    confirm_contact: "temp_password_email.confirm_contact",
+    code: "temp_password_email.code",
+    new_password: "temp_password_email.new_password",
+    accept_terms: "temp_password_email.final_terms",
+};
 
 /// Runs one journey of `kind` for the next unused person of that kind and
 /// records its outcome. A journey cut short by the run's deadline stays in
@@ -93,8 +127,8 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
     driver
         .step("forgot_password.channel", &format!("/v1/flows/{flow}/channel"), Some(json!({"channel": channel})))
         .await?;
-    enter_code(driver, &flow, second_factor_mailbox(channel), since, "forgot_password.code").await?;
-    finish_with_new_password(driver, &flow, "forgot_password").await
+    enter_code(driver, &flow, second_factor_mailbox(channel), since, FORGOT_PASSWORD_STEPS.code).await?;
+    finish_with_new_password(driver, &flow, &FORGOT_PASSWORD_STEPS).await
 }
 
 /// J4e: terms, address check, a letter, then sign-in with the temporary password.
@@ -116,7 +150,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
         .await?;
     let letter = driver.wait_for_letter().await?;
     let temporary = temporary_password_in(&letter).ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
-    sign_in_with_temporary_password(driver, &temporary, "temp_password_postal", Mailbox::Email { subject: "Your security code" }).await
+    sign_in_with_temporary_password(driver, &temporary, &POSTAL_STEPS, Mailbox::Email { subject: "Your security code" }).await
 }
 
 /// J4s: the temporary password by email, then sign-in with it and an SMS code.
@@ -133,7 +167,7 @@ async fn temp_password_email(driver: &mut Driver<'_>) -> Result<(), Stop> {
         .wait_for_message(Mailbox::Email { subject: "Your temporary password" }, since)
         .await?;
     let temporary = temporary_password_in(&message).ok_or_else(|| Stop::Failed("email_without_password".to_owned()))?;
-    sign_in_with_temporary_password(driver, &temporary, "temp_password_email", Mailbox::Sms).await
+    sign_in_with_temporary_password(driver, &temporary, &EMAIL_STEPS, Mailbox::Sms).await
 }
 
 async fn start_forgot_password(driver: &mut Driver<'_>, step: &'static str) -> Result<String, Stop> {
@@ -143,19 +177,15 @@ async fn start_forgot_password(driver: &mut Driver<'_>, step: &'static str) -> R
     flow_id(&answer)
 }
 
-async fn sign_in_with_temporary_password(driver: &mut Driver<'_>, temporary: &str, journey: &'static str, code_mailbox: Mailbox) -> Result<(), Stop> {
+async fn sign_in_with_temporary_password(driver: &mut Driver<'_>, temporary: &str, steps: &RecoverySteps, code_mailbox: Mailbox) -> Result<(), Stop> {
     driver.think().await?;
-    let (sign_in_step, confirm_step, code_step) = match journey {
-        "temp_password_postal" => ("temp_password_postal.sign_in", "temp_password_postal.confirm_contact", "temp_password_postal.code"),
-        _ => ("temp_password_email.sign_in", "temp_password_email.confirm_contact", "temp_password_email.code"),
-    };
     let body = json!({"username": driver.person.username, "password": temporary});
-    let answer = driver.step(sign_in_step, "/v1/sign-in", Some(body)).await?;
+    let answer = driver.step(steps.sign_in, "/v1/sign-in", Some(body)).await?;
     let flow = flow_id(&answer)?;
     let since = Utc::now();
-    driver.step(confirm_step, &format!("/v1/flows/{flow}/confirm-contact"), None).await?;
-    enter_code(driver, &flow, code_mailbox, since, code_step).await?;
-    finish_with_new_password(driver, &flow, journey).await
+    driver.step(steps.confirm_contact, &format!("/v1/flows/{flow}/confirm-contact"), None).await?;
+    enter_code(driver, &flow, code_mailbox, since, steps.code).await?;
+    finish_with_new_password(driver, &flow, steps).await
 }
 
 /// Reads the newest code and submits it, first mistyped if the person makes
@@ -176,17 +206,12 @@ async fn enter_code(driver: &mut Driver<'_>, flow: &str, mailbox: Mailbox, since
     Ok(driver.step(step, &path, Some(json!({"code": code}))).await?)
 }
 
-async fn finish_with_new_password(driver: &mut Driver<'_>, flow: &str, journey: &'static str) -> Result<(), Stop> {
-    let (password_step, terms_step) = match journey {
-        "forgot_password" => ("forgot_password.new_password", "forgot_password.accept_terms"),
-        "temp_password_postal" => ("temp_password_postal.new_password", "temp_password_postal.final_terms"),
-        _ => ("temp_password_email.new_password", "temp_password_email.final_terms"),
-    };
+async fn finish_with_new_password(driver: &mut Driver<'_>, flow: &str, steps: &RecoverySteps) -> Result<(), Stop> {
     driver.think().await?;
     let body = json!({"password": driver.person.new_password});
-    driver.step(password_step, &format!("/v1/flows/{flow}/new-password"), Some(body)).await?;
+    driver.step(steps.new_password, &format!("/v1/flows/{flow}/new-password"), Some(body)).await?;
     let answer = driver
-        .step(terms_step, &format!("/v1/flows/{flow}/accept-terms"), Some(json!({"terms_version": TERMS_VERSION})))
+        .step(steps.accept_terms, &format!("/v1/flows/{flow}/accept-terms"), Some(json!({"terms_version": TERMS_VERSION})))
         .await?;
     expect_session(&answer)
 }
