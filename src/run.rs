@@ -220,6 +220,7 @@ fn build_report(
                 count: record.latency.len(),
                 errors: record.errors,
                 latency_us: Percentiles::from_histogram(&record.latency, 1),
+                histogram: crate::report::model::encode_histogram(&record.latency),
             },
         );
     }

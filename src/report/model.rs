@@ -87,6 +87,10 @@ pub struct StepStats {
     /// Responses that were not the expected success.
     pub errors: u64,
     pub latency_us: Percentiles,
+    /// The whole latency histogram in microseconds, in the HdrHistogram V2
+    /// compressed encoding as base64, so reports of shards on several machines
+    /// can be merged by any HdrHistogram library.
+    pub histogram: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +112,26 @@ pub struct Percentiles {
     pub max: u64,
 }
 
+/// Encodes a histogram in the HdrHistogram V2 compressed format, as base64.
+pub fn encode_histogram(histogram: &Histogram<u64>) -> String {
+    use base64::Engine;
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(histogram, &mut bytes)
+        .expect("serialising a histogram into memory succeeds");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a histogram written by [`encode_histogram`].
+pub fn decode_histogram(encoded: &str) -> Option<Histogram<u64>> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .ok()
+}
+
 impl Percentiles {
     /// Reads the percentiles of a histogram, scaled down by `divisor`.
     pub fn from_histogram(histogram: &Histogram<u64>, divisor: u64) -> Self {
@@ -119,5 +143,22 @@ impl Percentiles {
             p999: at(0.999),
             max: histogram.max() / divisor,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_histograms_merge() {
+        let mut first = crate::report::recorder::new_histogram();
+        let mut second = crate::report::recorder::new_histogram();
+        first.record(1_000).unwrap();
+        second.record(9_000).unwrap();
+        let mut merged = decode_histogram(&encode_histogram(&first)).expect("decodes");
+        merged.add(decode_histogram(&encode_histogram(&second)).expect("decodes")).unwrap();
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged.max(), second.max());
     }
 }
