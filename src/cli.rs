@@ -158,34 +158,18 @@ fn print_summary(result: &crate::run::RunResult) {
 }
 
 async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
-    let bind = |address: SocketAddr| async move {
-        tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}; choose another address or free the port"))
-    };
-    let listeners = StackListeners {
-        service: bind(args.listen).await?,
-        email: bind(args.email_listen).await?,
-        sms: bind(args.sms_listen).await?,
-        postal: bind(args.postal_listen).await?,
-    };
-    let providers = ProviderSettings {
-        seconds_per_business_day: args.seconds_per_business_day,
-        ..ProviderSettings::default()
-    };
-    providers.validate()?;
-    let mut options = StackOptions::new(args.database, args.hash_profile, providers);
-    options.trust_forwarded_for = args.trust_forwarded_for;
     let generated_token = args.admin_token.is_none();
-    if let Some(token) = args.admin_token {
-        options.admin_token = SecretString::from(token);
-    }
-    if let Some(key) = args.server_key {
-        options.server_key = SecretString::from(key);
-    } else if options.database.is_some() {
-        tracing::warn!("no --server-key given: SSN lookups will not match accounts enrolled by an earlier run on this database");
-    }
+    let addresses = [args.listen, args.email_listen, args.sms_listen, args.postal_listen];
+    let options = serve_options(args)?;
+    let [service, email, sms, postal] = addresses;
+    let listeners = StackListeners {
+        service: bind(service).await?,
+        email: bind(email).await?,
+        sms: bind(sms).await?,
+        postal: bind(postal).await?,
+    };
     let stack = Stack::start(options, listeners).await?;
+
     let urls = stack.provider_urls();
     println!("service: {}", stack.service.url());
     println!("email:   {}", urls.email);
@@ -196,10 +180,39 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
         println!("admin token: {}", stack.admin_token.expose_secret());
     }
     println!("Press Ctrl-C to stop.");
+
     tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
     println!("stopping");
     stack.stop().await?;
     Ok(())
+}
+
+/// Checks the serve options and builds the stack's, before any port is bound.
+fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
+    let providers = ProviderSettings {
+        seconds_per_business_day: args.seconds_per_business_day,
+        ..ProviderSettings::default()
+    };
+    providers.validate().context("invalid --seconds-per-business-day")?;
+    let mut options = StackOptions::new(args.database, args.hash_profile, providers);
+    options.trust_forwarded_for = args.trust_forwarded_for;
+    if let Some(token) = args.admin_token {
+        options.admin_token = SecretString::from(token);
+    }
+    match args.server_key {
+        Some(key) => options.server_key = SecretString::from(key),
+        None if options.database.is_some() => {
+            tracing::warn!("no --server-key given: SSN lookups will not match accounts enrolled by an earlier run on this database")
+        }
+        None => {}
+    }
+    Ok(options)
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}; choose another address or free the port"))
 }
 
 fn people_command(args: PeopleArgs) -> anyhow::Result<()> {

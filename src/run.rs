@@ -35,7 +35,7 @@ pub struct RunOptions {
     pub remote: Option<RemoteTarget>,
 }
 
-/// Where a run wrote its files, and its report.
+/// The output folder of a finished run and its report.
 pub struct RunResult {
     pub out: PathBuf,
     pub report: Report,

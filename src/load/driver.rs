@@ -11,10 +11,10 @@ use serde_json::Value;
 use super::LoadShared;
 use crate::people::Person;
 
-/// Why a journey stopped before completing.
+/// The reason a journey stopped before completing.
 #[derive(Debug)]
 pub enum Stop {
-    /// The service or a provider answered in a way the person could not get past.
+    /// The service or a provider returned an error the person could not get past.
     Failed(String),
     /// The person gave up at a step.
     Abandoned,
@@ -63,7 +63,7 @@ impl<'a> Driver<'a> {
     }
 
     /// Sends one step to the service and records its latency under `step`.
-    /// Returns the JSON body of a 2xx answer, or the problem code otherwise.
+    /// Returns the JSON body of a 2xx response, or the problem code otherwise.
     pub async fn step(&mut self, step: &'static str, path: &str, body: Option<Value>) -> Result<Value, Rejected> {
         let builder = self
             .user

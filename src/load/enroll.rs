@@ -15,7 +15,7 @@ use crate::service::admin::EnrollmentResponse;
 const BATCH_SIZE: u64 = 250;
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// What enrollment did and how fast.
+/// Counts and duration of one enrollment.
 #[derive(Debug, Clone, Copy)]
 pub struct EnrollmentResult {
     pub enrolled: u64,

@@ -32,7 +32,7 @@ struct DeliveredLetter {
     text: String,
 }
 
-/// Where a person looks for a message.
+/// The mailbox a person checks for a message.
 pub enum Mailbox {
     Email { subject: &'static str },
     Sms,
@@ -87,7 +87,7 @@ impl Driver<'_> {
         let query = [("line1", address.line1.clone()), ("zip", address.zip.clone())];
         let scenario = &self.shared.scenario;
         let started = Instant::now();
-        // The longest transit, plus the code wait as slack for a busy machine.
+        // The maximum transit, plus the code wait as slack for a busy machine.
         let give_up = started + scenario.max_postal_transit() + scenario.code_wait;
         let poll = Duration::from_secs_f64((scenario.seconds_per_business_day / 4.0).clamp(0.02, 1.0));
         loop {

@@ -52,8 +52,8 @@ const EMAIL_STEPS: RecoverySteps = RecoverySteps {
 
 /// Runs one journey of `kind` for the next unused person of that kind and
 /// records its outcome. A journey cut short by the run's deadline stays in
-/// flight. Goose sees every journey as a successful transaction: outcomes are
-/// ours to count, and goose's own report still shows each failed request.
+/// flight. Goose records every journey as a successful transaction because
+/// the recorder counts outcomes; goose's own report still lists each failed request.
 pub async fn run_one(user: &mut GooseUser, shared: &LoadShared, kind: JourneyKind) -> TransactionResult {
     if super::remaining(shared.deadline).is_none() {
         return Ok(());
@@ -189,7 +189,7 @@ async fn sign_in_with_temporary_password(driver: &mut Driver<'_>, temporary: &st
 }
 
 /// Reads the newest code and submits it, first mistyped if the person makes
-/// a typo. Returns the service's answer to the correct code.
+/// a typo. Returns the service's response to the correct code.
 async fn enter_code(driver: &mut Driver<'_>, flow: &str, mailbox: Mailbox, since: chrono::DateTime<Utc>, step: &'static str) -> Result<Value, Stop> {
     let message = driver.wait_for_message(mailbox, since).await?;
     let code = code_in(&message).ok_or_else(|| Stop::Failed("message_without_code".to_owned()))?;

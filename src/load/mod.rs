@@ -19,7 +19,7 @@ use crate::config::Scenario;
 use crate::people::{JourneyKind, Person};
 use crate::report::RunRecorder;
 
-/// Where a run sends its traffic.
+/// Base URLs of the service and providers a run sends traffic to.
 #[derive(Debug, Clone)]
 pub struct Targets {
     pub service: String,
@@ -66,8 +66,8 @@ impl LoadShared {
     }
 }
 
-/// Runs goose with one scenario per journey kind, weighted as the scenario
-/// file says, until every user has run its journeys or the deadline passes.
+/// Runs goose with one scenario per journey kind, weighted as in the scenario
+/// file, until every user has run its journeys or the deadline passes.
 pub async fn run_load(shared: Arc<LoadShared>, goose_report: &Path) -> anyhow::Result<goose::metrics::GooseMetrics> {
     let scenario = &shared.scenario;
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?;

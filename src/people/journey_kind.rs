@@ -100,9 +100,10 @@ impl JourneyMix {
     }
 
     /// Returns how many of `users` load users run each kind, in the order of
-    /// [`JourneyKind::ALL`], allocated as goose's round-robin scheduler does:
-    /// weights reduced by their greatest common divisor, then one user per
-    /// kind in turn while a kind has weight left, the whole cycle repeated.
+    /// [`JourneyKind::ALL`]. Users are allocated as goose's round-robin
+    /// scheduler does it: the weights are divided by their greatest common
+    /// divisor, then each kind with weight left gets one user in turn, and
+    /// that cycle repeats.
     pub fn users_per_kind(&self, users: usize) -> [usize; 5] {
         let active: Vec<JourneyKind> = self.active_kinds().collect();
         let divisor = active.iter().map(|kind| self.weight(*kind)).fold(0, gcd);

@@ -49,7 +49,7 @@ pub struct Person {
     /// A stable client address in the benchmarking range 198.18.0.0/15, sent
     /// as a header value only.
     pub client_address: String,
-    /// The password this person will choose when a journey asks for a new one.
+    /// The password this person chooses when a journey requires a new one.
     pub new_password: String,
 }
 
@@ -163,7 +163,7 @@ fn client_address_for(index: u64) -> String {
     format!("198.{}.{}.{}", 18 + (host >> 16), (host >> 8) & 0xff, host & 0xff)
 }
 
-/// A random 20-letter password: long enough for the policy, never common.
+/// Generates a random 20-character password, long enough for the policy and never common.
 fn passphrase(rng: &mut ChaCha8Rng) -> String {
     const LETTERS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     (0..20).map(|_| char::from(LETTERS[rng.random_range(0..LETTERS.len())])).collect()

@@ -43,7 +43,7 @@ pub struct JourneyRecord {
     pub duration: Option<Histogram<u64>>,
 }
 
-/// How a started journey ended.
+/// The end of a started journey.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Completed,
