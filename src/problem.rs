@@ -121,7 +121,9 @@ pub fn redact_values(message: &str) -> String {
     while let Some(open) = rest.find(['"', '`']) {
         let quote = rest[open..].chars().next().expect("found a quote");
         let (before, after_open) = (&rest[..open], &rest[open + 1..]);
-        let close = after_open.find(quote);
+        // NOTE: serde quotes variant names in backticks without escaping, so a
+        // variant name that contains a backtick is redacted only up to it.
+        let close = if quote == '"' { closing_double_quote(after_open) } else { after_open.find(quote) };
         redacted.push_str(before);
         redacted.push(quote);
         let is_value = VALUE_PREFIXES.iter().any(|prefix| before.ends_with(prefix));
@@ -139,6 +141,22 @@ pub fn redact_values(message: &str) -> String {
     }
     redacted.push_str(rest);
     redacted
+}
+
+/// Returns the offset of the `"` that ends a string serde printed with `{:?}`,
+/// skipping the quotes and backslashes escaped inside it, so a value such as
+/// `a"b` is redacted whole instead of up to its first quote.
+fn closing_double_quote(quoted: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (offset, character) in quoted.char_indices() {
+        match character {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(offset),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Answers requests to paths no route serves.
@@ -170,5 +188,9 @@ mod tests {
         assert_eq!(redact_values(r#"invalid value: string "1234", expected"#), r#"invalid value: string "…", expected"#);
         assert_eq!(redact_values("missing field `ssn`"), "missing field `ssn`");
         assert_eq!(redact_values("unterminated `9001"), "unterminated `…");
+        assert_eq!(
+            redact_values(r#"invalid type: string "a\"b\\c", expected a sequence"#),
+            r#"invalid type: string "…", expected a sequence"#
+        );
     }
 }
