@@ -1,7 +1,8 @@
 //! Bulk enrollment, guarded by the admin token, so a run can load its people
 //! into any deployment without touching its database.
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use secrecy::ExposeSecret;
@@ -37,10 +38,9 @@ pub struct EnrollmentResponse {
     (status = 201, body = EnrollmentResponse), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn enroll(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: AdminToken,
     ApiJson(request): ApiJson<EnrollmentRequest>,
 ) -> Result<(StatusCode, Json<EnrollmentResponse>), Problem> {
-    check_admin_token(&state, &headers)?;
     if request.people.is_empty() || request.people.len() > MAX_ENROLLMENT_BATCH {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -65,6 +65,19 @@ pub async fn enroll(
             format!("people[{index}].{}: {}", error.field, error.reason),
         )),
         Err(EnrollError::Unavailable) => Err(crate::journeys::StepError::Unavailable.into()),
+    }
+}
+
+/// Proof that the request carries the admin token. As an extractor of the
+/// request head it runs before the body is read, so a caller without the token
+/// gets 401 whatever the body contains.
+pub struct AdminToken;
+
+impl FromRequestParts<AppState> for AdminToken {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        check_admin_token(state, &parts.headers).map(|()| AdminToken)
     }
 }
 
