@@ -21,7 +21,12 @@ fn secrets_of(someone: &Person) -> Vec<String> {
         someone.password.clone(),
         someone.new_password.clone(),
     ];
-    secrets.extend(someone.security_questions.iter().map(|item| item.answer.clone()));
+    secrets.extend(
+        someone
+            .security_questions
+            .iter()
+            .map(|item| item.answer.clone()),
+    );
     secrets
 }
 
@@ -42,7 +47,11 @@ fn other_code(code: &str) -> String {
 /// Returns an SSN in the never-issued areas that differs from `ssn`.
 fn other_ssn(ssn: &str) -> String {
     let last = ssn.chars().last().expect("an SSN");
-    let replacement = if last == '9' { '1' } else { char::from(last as u8 + 1) };
+    let replacement = if last == '9' {
+        '1'
+    } else {
+        char::from(last as u8 + 1)
+    };
     format!("{}{replacement}", &ssn[..ssn.len() - 1])
 }
 
@@ -82,20 +91,28 @@ async fn code_messages(app: &TestApp, someone: &Person) -> usize {
 async fn fail_passwords(app: &TestApp, someone: &Person, times: usize) {
     for attempt in 0..times {
         let reply = app.sign_in(someone, "not the right password").await;
-        assert_eq!(reply.code(), "invalid_credentials", "wrong password number {attempt}");
+        assert_eq!(
+            reply.code(),
+            "invalid_credentials",
+            "wrong password number {attempt}"
+        );
     }
 }
 
 /// Locks the account with ten wrong passwords and checks that it is locked.
 async fn lock_account(app: &TestApp, someone: &Person) {
     fail_passwords(app, someone, 10).await;
-    app.sign_in(someone, &someone.password).await.assert_problem(429, "try_later");
+    app.sign_in(someone, &someone.password)
+        .await
+        .assert_problem(429, "try_later");
 }
 
 /// Walks J3 into the postal branch up to the verify-address step.
 async fn postal_flow_at_verify_address(app: &TestApp, someone: &Person) -> String {
     let flow = app.forgot_password(someone).await.assert_ok().flow_id();
-    app.step_empty(&flow, "cannot-remember-answers").await.assert_ok();
+    app.step_empty(&flow, "cannot-remember-answers")
+        .await
+        .assert_ok();
     app.step(&flow, "accept-terms", terms()).await.assert_ok();
     flow
 }
@@ -103,25 +120,45 @@ async fn postal_flow_at_verify_address(app: &TestApp, someone: &Person) -> Strin
 /// Orders a postal temporary password and returns it once the letter lands.
 async fn mailed_temporary_password(app: &TestApp, someone: &Person) -> String {
     let flow = postal_flow_at_verify_address(app, someone).await;
-    app.step(&flow, "verify-address", address_of(someone)).await.assert_ok();
-    app.step_empty(&flow, "mail-temporary-password").await.assert_ok();
+    app.step(&flow, "verify-address", address_of(someone))
+        .await
+        .assert_ok();
+    app.step_empty(&flow, "mail-temporary-password")
+        .await
+        .assert_ok();
     app.posted_temporary_password(someone).await
 }
 
 /// Orders an emailed temporary password and returns it.
 async fn emailed_temporary_password(app: &TestApp, someone: &Person) -> String {
     let flow = app.forgot_password(someone).await.assert_ok().flow_id();
-    app.step_empty(&flow, "cannot-remember-answers").await.assert_ok();
-    app.step_empty(&flow, "email-temporary-password").await.assert_ok();
+    app.step_empty(&flow, "cannot-remember-answers")
+        .await
+        .assert_ok();
+    app.step_empty(&flow, "email-temporary-password")
+        .await
+        .assert_ok();
     app.emailed_temporary_password(someone).await
 }
 
-async fn forgot_username_with(app: &TestApp, email: &str, ssn: &str, date_of_birth: &str, client: &str) -> Reply {
+async fn forgot_username_with(
+    app: &TestApp,
+    email: &str,
+    ssn: &str,
+    date_of_birth: &str,
+    client: &str,
+) -> Reply {
     let body = json!({"email": email, "ssn": ssn, "date_of_birth": date_of_birth});
     app.post_from("/v1/forgot-username", body, client).await
 }
 
-async fn forgot_password_with(app: &TestApp, username: &str, ssn: &str, date_of_birth: &str, client: &str) -> Reply {
+async fn forgot_password_with(
+    app: &TestApp,
+    username: &str,
+    ssn: &str,
+    date_of_birth: &str,
+    client: &str,
+) -> Reply {
     let body = json!({"username": username, "ssn": ssn, "date_of_birth": date_of_birth});
     app.post_from("/v1/forgot-password", body, client).await
 }
@@ -134,7 +171,10 @@ fn assert_uniform(cases: &[(&str, Reply)], sent: &[String]) {
     for (case, reply) in cases {
         assert_eq!(reply.status.as_u16(), 400, "status for {case}");
         assert_eq!(reply.code(), "could_not_verify", "code for {case}");
-        assert_eq!(reply.body, first.body, "body for {case} equals the first case's");
+        assert_eq!(
+            reply.body, first.body,
+            "body for {case} equals the first case's"
+        );
         reply.assert_echoes_none(sent);
     }
 }
@@ -173,7 +213,11 @@ fn count_of(codes: &[String], code: &str) -> usize {
 async fn code_expires_after_ten_minutes() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 10).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let code = app.latest_code(&someone).await;
 
     app.advance(Duration::minutes(10) + Duration::seconds(1));
@@ -185,19 +229,30 @@ async fn code_expires_after_ten_minutes() {
 async fn code_works_just_before_expiry() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 11).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let code = app.latest_code(&someone).await;
 
     app.advance(Duration::minutes(9) + Duration::seconds(59));
     let reply = app.submit_code(&flow, &code).await;
-    assert!(reply.assert_ok().body["session_token"].is_string(), "a code 9 min 59 s old signs in");
+    assert!(
+        reply.assert_ok().body["session_token"].is_string(),
+        "a code 9 min 59 s old signs in"
+    );
 }
 
 #[tokio::test]
 async fn sign_in_code_single_use() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 12).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let code = app.latest_code(&someone).await;
     app.submit_code(&flow, &code).await.assert_ok();
 
@@ -212,7 +267,9 @@ async fn recovery_code_single_use() {
     let someone = app.enrolled(JourneyKind::ForgotPassword, 13).await;
     let flow = app.forgot_password(&someone).await.assert_ok().flow_id();
     app.answers(&flow, &someone).await.assert_ok();
-    app.step(&flow, "channel", json!({"channel": "email"})).await.assert_ok();
+    app.step(&flow, "channel", json!({"channel": "email"}))
+        .await
+        .assert_ok();
     let code = app.latest_email_code(&someone).await;
     app.submit_code(&flow, &code).await.assert_ok();
 
@@ -225,7 +282,11 @@ async fn recovery_code_single_use() {
 async fn resent_code_voids_old_code() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 14).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let old_code = app.latest_code(&someone).await;
 
     app.advance(Duration::seconds(31));
@@ -234,23 +295,50 @@ async fn resent_code_voids_old_code() {
     assert_ne!(old_code, new_code, "the resend delivered a new code");
 
     let reply = app.submit_code(&flow, &old_code).await;
-    assert_rejected(&reply, 400, "wrong_code", &[old_code.clone(), new_code.clone()]);
+    assert_rejected(
+        &reply,
+        400,
+        "wrong_code",
+        &[old_code.clone(), new_code.clone()],
+    );
     let accepted = app.submit_code(&flow, &new_code).await;
-    assert!(accepted.assert_ok().body["session_token"].is_string(), "the new code signs in");
+    assert!(
+        accepted.assert_ok().body["session_token"].is_string(),
+        "the new code signs in"
+    );
 }
 
 #[tokio::test]
 async fn third_wrong_code_voids_code() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 15).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let code = app.latest_code(&someone).await;
     let wrong = other_code(&code);
     let sent = [code.clone(), wrong.clone()];
 
-    assert_rejected(&app.submit_code(&flow, &wrong).await, 400, "wrong_code", &sent);
-    assert_rejected(&app.submit_code(&flow, &wrong).await, 400, "wrong_code", &sent);
-    assert_rejected(&app.submit_code(&flow, &wrong).await, 400, "code_voided", &sent);
+    assert_rejected(
+        &app.submit_code(&flow, &wrong).await,
+        400,
+        "wrong_code",
+        &sent,
+    );
+    assert_rejected(
+        &app.submit_code(&flow, &wrong).await,
+        400,
+        "wrong_code",
+        &sent,
+    );
+    assert_rejected(
+        &app.submit_code(&flow, &wrong).await,
+        400,
+        "code_voided",
+        &sent,
+    );
 
     let right = app.submit_code(&flow, &code).await;
     assert_rejected(&right, 409, "no_active_code", &sent);
@@ -266,16 +354,28 @@ async fn ten_mixed_failures_lock_account() {
 
     // Four wrong passwords, then wrong codes spread over three flows.
     fail_passwords(&app, &someone, 4).await;
-    let first = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let first = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let first_code = app.latest_code(&someone).await;
     for _ in 0..3 {
         app.submit_code(&first, &other_code(&first_code)).await;
     }
-    let second = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let second = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let second_code = app.latest_code(&someone).await;
     for _ in 0..2 {
         let reply = app.submit_code(&second, &other_code(&second_code)).await;
-        assert_eq!(reply.code(), "wrong_code", "a wrong code in the second flow");
+        assert_eq!(
+            reply.code(),
+            "wrong_code",
+            "a wrong code in the second flow"
+        );
     }
     // Nine failures so far: the right password still starts a flow.
     let third = app.sign_in(&someone, &someone.password).await;
@@ -311,7 +411,11 @@ async fn nine_failures_do_not_lock() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 22).await;
     fail_passwords(&app, &someone, 6).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let code = app.latest_code(&someone).await;
     for _ in 0..3 {
         app.submit_code(&flow, &other_code(&code)).await;
@@ -331,7 +435,11 @@ async fn failures_older_than_window_expire() {
     app.advance(Duration::minutes(15) + Duration::seconds(1));
     fail_passwords(&app, &someone, 1).await;
     let reply = app.sign_in(&someone, &someone.password).await;
-    assert_eq!(reply.assert_ok().body["next_step"], "code", "a tenth failure after the window does not lock");
+    assert_eq!(
+        reply.assert_ok().body["next_step"],
+        "code",
+        "a tenth failure after the window does not lock"
+    );
 }
 
 // ---- resend limits ----------------------------------------------------------------
@@ -340,24 +448,43 @@ async fn failures_older_than_window_expire() {
 async fn resend_within_thirty_seconds_rejected() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 30).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
 
     app.advance(Duration::seconds(29));
     let early = app.step_empty(&flow, "resend-code").await;
     assert_rejected(&early, 429, "resend_too_soon", &secrets_of(&someone));
-    let retry_after = early.headers.get("retry-after").map(|value| value.to_str().unwrap_or("").to_owned());
-    assert_eq!(retry_after.as_deref(), Some("1"), "Retry-After gives the seconds left");
+    let retry_after = early
+        .headers
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap_or("").to_owned());
+    assert_eq!(
+        retry_after.as_deref(),
+        Some("1"),
+        "Retry-After gives the seconds left"
+    );
 
     app.advance(Duration::seconds(1));
     app.step_empty(&flow, "resend-code").await.assert_ok();
-    assert_eq!(code_messages(&app, &someone).await, 2, "the first code and one resend were delivered");
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        2,
+        "the first code and one resend were delivered"
+    );
 }
 
 #[tokio::test]
 async fn immediate_resend_has_retry_after() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 31).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
 
     let reply = app.step_empty(&flow, "resend-code").await;
     reply.assert_problem(429, "resend_too_soon");
@@ -374,17 +501,29 @@ async fn immediate_resend_has_retry_after() {
 async fn sixth_resend_in_hour_rejected() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 32).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     for resend in 1..=5 {
         app.advance(Duration::seconds(31));
         let reply = app.step_empty(&flow, "resend-code").await;
-        assert!(reply.status.is_success(), "resend {resend} is allowed: {:?}", reply.body);
+        assert!(
+            reply.status.is_success(),
+            "resend {resend} is allowed: {:?}",
+            reply.body
+        );
     }
 
     app.advance(Duration::seconds(31));
     let sixth = app.step_empty(&flow, "resend-code").await;
     assert_rejected(&sixth, 429, "resend_limit", &secrets_of(&someone));
-    assert_eq!(code_messages(&app, &someone).await, 6, "the first code and five resends were delivered");
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        6,
+        "the first code and five resends were delivered"
+    );
 }
 
 #[tokio::test]
@@ -393,7 +532,12 @@ async fn account_code_messages_capped_hourly() {
     let someone = app.enrolled(JourneyKind::SignIn, 33).await;
     let mut flows = Vec::new();
     for _ in 0..4 {
-        flows.push(app.sign_in(&someone, &someone.password).await.assert_ok().flow_id());
+        flows.push(
+            app.sign_in(&someone, &someone.password)
+                .await
+                .assert_ok()
+                .flow_id(),
+        );
     }
     // Four first codes, then resends across the flows up to ten messages.
     app.advance(Duration::seconds(31));
@@ -404,18 +548,30 @@ async fn account_code_messages_capped_hourly() {
     for flow in &flows[..2] {
         app.step_empty(flow, "resend-code").await.assert_ok();
     }
-    assert_eq!(code_messages(&app, &someone).await, 10, "ten code messages were delivered");
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        10,
+        "ten code messages were delivered"
+    );
 
     app.advance(Duration::seconds(31));
     let resend = app.step_empty(&flows[2], "resend-code").await;
     assert_rejected(&resend, 429, "resend_limit", &secrets_of(&someone));
     let new_flow = app.sign_in(&someone, &someone.password).await;
     assert_rejected(&new_flow, 429, "resend_limit", &secrets_of(&someone));
-    assert_eq!(code_messages(&app, &someone).await, 10, "no eleventh code message was delivered");
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        10,
+        "no eleventh code message was delivered"
+    );
 
     app.advance(Duration::hours(1));
     app.sign_in(&someone, &someone.password).await.assert_ok();
-    assert_eq!(code_messages(&app, &someone).await, 11, "an hour later codes flow again");
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        11,
+        "an hour later codes flow again"
+    );
 }
 
 #[tokio::test]
@@ -431,7 +587,8 @@ async fn recovery_codes_share_account_cap() {
     app.answers(&flow, &someone).await.assert_ok();
     let channel = app.step(&flow, "channel", json!({"channel": "sms"})).await;
     assert_rejected(&channel, 429, "resend_limit", &secrets_of(&someone));
-    let delivered = app.emails(&someone.email).await.len() + app.texts(&someone.cell_phone).await.len();
+    let delivered =
+        app.emails(&someone.email).await.len() + app.texts(&someone.cell_phone).await.len();
     assert_eq!(delivered, 10, "messages delivered to both channels");
 }
 
@@ -453,14 +610,33 @@ async fn forgot_username_failures_identical() {
     let mut cases = vec![
         (
             "unknown user",
-            forgot_username_with(&app, &stranger.email, &stranger.ssn, &stranger.date_of_birth.to_string(), client).await,
+            forgot_username_with(
+                &app,
+                &stranger.email,
+                &stranger.ssn,
+                &stranger.date_of_birth.to_string(),
+                client,
+            )
+            .await,
         ),
-        ("wrong SSN", forgot_username_with(&app, &someone.email, &wrong_ssn, &date_of_birth, client).await),
-        ("wrong date of birth", forgot_username_with(&app, &someone.email, &someone.ssn, &wrong_date, client).await),
-        ("wrong email", forgot_username_with(&app, &stranger.email, &someone.ssn, &date_of_birth, client).await),
+        (
+            "wrong SSN",
+            forgot_username_with(&app, &someone.email, &wrong_ssn, &date_of_birth, client).await,
+        ),
+        (
+            "wrong date of birth",
+            forgot_username_with(&app, &someone.email, &someone.ssn, &wrong_date, client).await,
+        ),
+        (
+            "wrong email",
+            forgot_username_with(&app, &stranger.email, &someone.ssn, &date_of_birth, client).await,
+        ),
     ];
     lock_account(&app, &someone).await;
-    cases.push(("locked account", forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await));
+    cases.push((
+        "locked account",
+        forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await,
+    ));
     assert_uniform(&cases, &sent);
 }
 
@@ -480,14 +656,47 @@ async fn forgot_password_failures_identical() {
     let mut cases = vec![
         (
             "unknown user",
-            forgot_password_with(&app, &stranger.username, &stranger.ssn, &stranger.date_of_birth.to_string(), client).await,
+            forgot_password_with(
+                &app,
+                &stranger.username,
+                &stranger.ssn,
+                &stranger.date_of_birth.to_string(),
+                client,
+            )
+            .await,
         ),
-        ("wrong SSN", forgot_password_with(&app, &someone.username, &wrong_ssn, &date_of_birth, client).await),
-        ("wrong date of birth", forgot_password_with(&app, &someone.username, &someone.ssn, &wrong_date, client).await),
-        ("another person's SSN", forgot_password_with(&app, &someone.username, &stranger.ssn, &date_of_birth, client).await),
+        (
+            "wrong SSN",
+            forgot_password_with(&app, &someone.username, &wrong_ssn, &date_of_birth, client).await,
+        ),
+        (
+            "wrong date of birth",
+            forgot_password_with(&app, &someone.username, &someone.ssn, &wrong_date, client).await,
+        ),
+        (
+            "another person's SSN",
+            forgot_password_with(
+                &app,
+                &someone.username,
+                &stranger.ssn,
+                &date_of_birth,
+                client,
+            )
+            .await,
+        ),
     ];
     lock_account(&app, &someone).await;
-    cases.push(("locked account", forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, client).await));
+    cases.push((
+        "locked account",
+        forgot_password_with(
+            &app,
+            &someone.username,
+            &someone.ssn,
+            &date_of_birth,
+            client,
+        )
+        .await,
+    ));
     assert_uniform(&cases, &sent);
 }
 
@@ -501,25 +710,52 @@ async fn verify_address_failures_identical() {
     let mut wrong_line = someone.mailing_address.clone();
     wrong_line.line1 = format!("9{}", wrong_line.line1);
     let mut wrong_zip = someone.mailing_address.clone();
-    wrong_zip.zip = if wrong_zip.zip == "10001" { "10002".to_owned() } else { "10001".to_owned() };
-    let wrong_phone = if someone.primary_phone.ends_with("0100") { "2025550101" } else { "2025550100" };
+    wrong_zip.zip = if wrong_zip.zip == "10001" {
+        "10002".to_owned()
+    } else {
+        "10001".to_owned()
+    };
+    let wrong_phone = if someone.primary_phone.ends_with("0100") {
+        "2025550101"
+    } else {
+        "2025550100"
+    };
 
     let mut cases = vec![
         (
             "wrong address line",
-            app.step(&flow, "verify-address", json!({"mailing_address": wrong_line, "primary_phone": someone.primary_phone})).await,
+            app.step(
+                &flow,
+                "verify-address",
+                json!({"mailing_address": wrong_line, "primary_phone": someone.primary_phone}),
+            )
+            .await,
         ),
         (
             "wrong ZIP code",
-            app.step(&flow, "verify-address", json!({"mailing_address": wrong_zip, "primary_phone": someone.primary_phone})).await,
+            app.step(
+                &flow,
+                "verify-address",
+                json!({"mailing_address": wrong_zip, "primary_phone": someone.primary_phone}),
+            )
+            .await,
         ),
         (
             "wrong primary phone",
-            app.step(&flow, "verify-address", json!({"mailing_address": someone.mailing_address, "primary_phone": wrong_phone})).await,
+            app.step(
+                &flow,
+                "verify-address",
+                json!({"mailing_address": someone.mailing_address, "primary_phone": wrong_phone}),
+            )
+            .await,
         ),
     ];
     lock_account(&app, &someone).await;
-    cases.push(("locked account", app.step(&flow, "verify-address", address_of(&someone)).await));
+    cases.push((
+        "locked account",
+        app.step(&flow, "verify-address", address_of(&someone))
+            .await,
+    ));
     assert_uniform(&cases, &sent);
 }
 
@@ -531,17 +767,40 @@ async fn forgot_password_limit_per_username() {
     let wrong_ssn = other_ssn(&someone.ssn);
     let client = "198.18.4.3";
     for attempt in 1..=5 {
-        let reply = forgot_password_with(&app, &someone.username, &wrong_ssn, &date_of_birth, client).await;
+        let reply =
+            forgot_password_with(&app, &someone.username, &wrong_ssn, &date_of_birth, client).await;
         assert_eq!(reply.code(), "could_not_verify", "failure {attempt}");
     }
 
-    let limited = forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, client).await;
+    let limited = forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        client,
+    )
+    .await;
     assert_rejected(&limited, 429, "try_later", &secrets_of(&someone));
-    let other_client = forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, "198.18.4.4").await;
+    let other_client = forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        "198.18.4.4",
+    )
+    .await;
     assert_rejected(&other_client, 429, "try_later", &secrets_of(&someone));
 
     app.advance(Duration::minutes(15));
-    forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, client).await.assert_ok();
+    forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        client,
+    )
+    .await
+    .assert_ok();
 }
 
 #[tokio::test]
@@ -552,15 +811,18 @@ async fn forgot_username_limit_per_email() {
     let wrong_ssn = other_ssn(&someone.ssn);
     let client = "198.18.4.5";
     for attempt in 1..=5 {
-        let reply = forgot_username_with(&app, &someone.email, &wrong_ssn, &date_of_birth, client).await;
+        let reply =
+            forgot_username_with(&app, &someone.email, &wrong_ssn, &date_of_birth, client).await;
         assert_eq!(reply.code(), "could_not_verify", "failure {attempt}");
     }
 
-    let limited = forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await;
+    let limited =
+        forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await;
     assert_rejected(&limited, 429, "try_later", &secrets_of(&someone));
 
     app.advance(Duration::minutes(15));
-    let reply = forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await;
+    let reply =
+        forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await;
     assert_eq!(reply.assert_ok().field("username"), someone.username);
 }
 
@@ -577,7 +839,9 @@ async fn verify_address_limit_per_account() {
         assert_eq!(reply.code(), "could_not_verify", "failure {attempt}");
     }
 
-    let limited = app.step(&flow, "verify-address", address_of(&someone)).await;
+    let limited = app
+        .step(&flow, "verify-address", address_of(&someone))
+        .await;
     assert_rejected(&limited, 429, "try_later", &secrets_of(&someone));
 }
 
@@ -590,22 +854,59 @@ async fn identity_limit_per_client_address() {
     // Twenty failures for twenty different identifiers, over J2 and J3.
     for attempt in 0..20 {
         let reply = if attempt % 2 == 0 {
-            forgot_password_with(&app, &format!("nobody.{attempt}"), &someone.ssn, &date_of_birth, client).await
+            forgot_password_with(
+                &app,
+                &format!("nobody.{attempt}"),
+                &someone.ssn,
+                &date_of_birth,
+                client,
+            )
+            .await
         } else {
-            forgot_username_with(&app, &format!("nobody.{attempt}@example.org"), &someone.ssn, &date_of_birth, client).await
+            forgot_username_with(
+                &app,
+                &format!("nobody.{attempt}@example.org"),
+                &someone.ssn,
+                &date_of_birth,
+                client,
+            )
+            .await
         };
         assert_eq!(reply.code(), "could_not_verify", "failure {attempt}");
     }
 
-    let limited = forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, client).await;
+    let limited = forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        client,
+    )
+    .await;
     assert_rejected(&limited, 429, "try_later", &secrets_of(&someone));
-    let limited_j2 = forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await;
+    let limited_j2 =
+        forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, client).await;
     assert_rejected(&limited_j2, 429, "try_later", &secrets_of(&someone));
-    let other_client = forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, "198.18.4.7").await;
+    let other_client = forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        "198.18.4.7",
+    )
+    .await;
     other_client.assert_ok();
 
     app.advance(Duration::minutes(15));
-    forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, client).await.assert_ok();
+    forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        client,
+    )
+    .await
+    .assert_ok();
 }
 
 // ---- canonical identifiers ------------------------------------------------------
@@ -617,14 +918,31 @@ async fn username_matches_canonical_forms() {
     let date_of_birth = someone.date_of_birth.to_string();
     let forms = [
         ("upper case", someone.username.to_uppercase()),
-        ("surrounding whitespace", format!(" \t{} ", someone.username)),
+        (
+            "surrounding whitespace",
+            format!(" \t{} ", someone.username),
+        ),
         ("fullwidth", fullwidth(&someone.username)),
     ];
     for (case, username) in forms {
-        let sign_in = app.post("/v1/sign-in", json!({"username": username, "password": someone.password})).await;
-        assert!(sign_in.status.is_success(), "sign-in with the {case} username: {:?}", sign_in.body);
-        let forgot = forgot_password_with(&app, &username, &someone.ssn, &date_of_birth, "198.18.5.1").await;
-        assert!(forgot.status.is_success(), "forgot-password with the {case} username: {:?}", forgot.body);
+        let sign_in = app
+            .post(
+                "/v1/sign-in",
+                json!({"username": username, "password": someone.password}),
+            )
+            .await;
+        assert!(
+            sign_in.status.is_success(),
+            "sign-in with the {case} username: {:?}",
+            sign_in.body
+        );
+        let forgot =
+            forgot_password_with(&app, &username, &someone.ssn, &date_of_birth, "198.18.5.1").await;
+        assert!(
+            forgot.status.is_success(),
+            "forgot-password with the {case} username: {:?}",
+            forgot.body
+        );
     }
 }
 
@@ -639,9 +957,18 @@ async fn email_matches_canonical_forms() {
         ("fullwidth", fullwidth(&someone.email)),
     ];
     for (case, email) in forms {
-        let reply = forgot_username_with(&app, &email, &someone.ssn, &date_of_birth, "198.18.5.2").await;
-        assert!(reply.status.is_success(), "forgot-username with the {case} email: {:?}", reply.body);
-        assert_eq!(reply.field("username"), someone.username, "username for the {case} email");
+        let reply =
+            forgot_username_with(&app, &email, &someone.ssn, &date_of_birth, "198.18.5.2").await;
+        assert!(
+            reply.status.is_success(),
+            "forgot-username with the {case} email: {:?}",
+            reply.body
+        );
+        assert_eq!(
+            reply.field("username"),
+            someone.username,
+            "username for the {case} email"
+        );
     }
 }
 
@@ -663,9 +990,15 @@ async fn lookalike_username_does_not_match() {
     app.enroll(&[&someone]).await.assert_ok();
     let date_of_birth = someone.date_of_birth.to_string();
 
-    let sign_in = app.post("/v1/sign-in", json!({"username": lookalike, "password": someone.password})).await;
+    let sign_in = app
+        .post(
+            "/v1/sign-in",
+            json!({"username": lookalike, "password": someone.password}),
+        )
+        .await;
     assert_rejected(&sign_in, 401, "invalid_credentials", &secrets_of(&someone));
-    let forgot = forgot_password_with(&app, &lookalike, &someone.ssn, &date_of_birth, "198.18.5.3").await;
+    let forgot =
+        forgot_password_with(&app, &lookalike, &someone.ssn, &date_of_birth, "198.18.5.3").await;
     assert_rejected(&forgot, 400, "could_not_verify", &secrets_of(&someone));
 }
 
@@ -679,7 +1012,14 @@ async fn lookalike_email_does_not_match() {
     app.enroll(&[&someone]).await.assert_ok();
     let lookalike = someone.email.replacen('a', "\u{0430}", 1);
 
-    let reply = forgot_username_with(&app, &lookalike, &someone.ssn, &someone.date_of_birth.to_string(), "198.18.5.4").await;
+    let reply = forgot_username_with(
+        &app,
+        &lookalike,
+        &someone.ssn,
+        &someone.date_of_birth.to_string(),
+        "198.18.5.4",
+    )
+    .await;
     assert_rejected(&reply, 400, "could_not_verify", &secrets_of(&someone));
 }
 
@@ -697,11 +1037,19 @@ async fn case_variants_share_identity_limit() {
         someone.username.clone(),
     ];
     for (attempt, username) in variants.iter().enumerate() {
-        let reply = forgot_password_with(&app, username, &wrong_ssn, &date_of_birth, "198.18.5.5").await;
+        let reply =
+            forgot_password_with(&app, username, &wrong_ssn, &date_of_birth, "198.18.5.5").await;
         assert_eq!(reply.code(), "could_not_verify", "failure {attempt}");
     }
 
-    let limited = forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, "198.18.5.6").await;
+    let limited = forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        "198.18.5.6",
+    )
+    .await;
     assert_rejected(&limited, 429, "try_later", &secrets_of(&someone));
 }
 
@@ -719,11 +1067,19 @@ async fn email_variants_share_identity_limit() {
         someone.email.clone(),
     ];
     for (attempt, email) in variants.iter().enumerate() {
-        let reply = forgot_username_with(&app, email, &wrong_ssn, &date_of_birth, "198.18.5.7").await;
+        let reply =
+            forgot_username_with(&app, email, &wrong_ssn, &date_of_birth, "198.18.5.7").await;
         assert_eq!(reply.code(), "could_not_verify", "failure {attempt}");
     }
 
-    let limited = forgot_username_with(&app, &someone.email, &someone.ssn, &date_of_birth, "198.18.5.8").await;
+    let limited = forgot_username_with(
+        &app,
+        &someone.email,
+        &someone.ssn,
+        &date_of_birth,
+        "198.18.5.8",
+    )
+    .await;
     assert_rejected(&limited, 429, "try_later", &secrets_of(&someone));
 }
 
@@ -734,12 +1090,26 @@ async fn lookalike_has_own_identity_limit() {
     app.enroll(&[&someone]).await.assert_ok();
     let date_of_birth = someone.date_of_birth.to_string();
     for attempt in 1..=5 {
-        let reply = forgot_password_with(&app, &lookalike, &someone.ssn, &date_of_birth, "198.18.5.9").await;
-        assert_eq!(reply.code(), "could_not_verify", "look-alike failure {attempt}");
+        let reply =
+            forgot_password_with(&app, &lookalike, &someone.ssn, &date_of_birth, "198.18.5.9")
+                .await;
+        assert_eq!(
+            reply.code(),
+            "could_not_verify",
+            "look-alike failure {attempt}"
+        );
     }
 
     // The look-alike is another identifier, so the real one is not limited.
-    forgot_password_with(&app, &someone.username, &someone.ssn, &date_of_birth, "198.18.5.10").await.assert_ok();
+    forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        &date_of_birth,
+        "198.18.5.10",
+    )
+    .await
+    .assert_ok();
 }
 
 // ---- binding ----------------------------------------------------------------------
@@ -748,9 +1118,17 @@ async fn lookalike_has_own_identity_limit() {
 async fn code_from_other_flow_wrong() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 60).await;
-    let first = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let first = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let first_code = app.latest_code(&someone).await;
-    let second = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let second = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let second_code = app.latest_code(&someone).await;
 
     let sent = [first_code.clone(), second_code.clone()];
@@ -770,7 +1148,11 @@ async fn code_from_other_account_wrong() {
     let alice = app.person(JourneyKind::SignIn, 61);
     let bob = app.person(JourneyKind::SignIn, 62);
     app.enroll(&[&alice, &bob]).await.assert_ok();
-    let alice_flow = app.sign_in(&alice, &alice.password).await.assert_ok().flow_id();
+    let alice_flow = app
+        .sign_in(&alice, &alice.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let alice_code = app.latest_code(&alice).await;
     let bob_flow = app.sign_in(&bob, &bob.password).await.assert_ok().flow_id();
     let bob_code = app.latest_code(&bob).await;
@@ -780,13 +1162,27 @@ async fn code_from_other_account_wrong() {
     // takes its own next step.
     let crossed = app.submit_code(&bob_flow, &alice_code).await;
     assert_rejected(&crossed, 400, "wrong_code", &sent);
-    let skipped = app.step(&bob_flow, "new-password", json!({"password": "alice takes over bob"})).await;
+    let skipped = app
+        .step(
+            &bob_flow,
+            "new-password",
+            json!({"password": "alice takes over bob"}),
+        )
+        .await;
     assert_rejected(&skipped, 409, "step_out_of_order", &sent);
     // A resend in Bob's flow still goes to Bob's second factor only.
     app.advance(Duration::seconds(31));
     app.step_empty(&bob_flow, "resend-code").await.assert_ok();
-    assert_eq!(code_messages(&app, &alice).await, 1, "Alice received only her own code");
-    assert_eq!(code_messages(&app, &bob).await, 2, "Bob received the first code and the resend");
+    assert_eq!(
+        code_messages(&app, &alice).await,
+        1,
+        "Alice received only her own code"
+    );
+    assert_eq!(
+        code_messages(&app, &bob).await,
+        2,
+        "Bob received the first code and the resend"
+    );
 
     let session = app.submit_code(&alice_flow, &alice_code).await;
     let token = session.assert_ok().field("session_token").to_owned();
@@ -802,7 +1198,12 @@ async fn temporary_password_only_own_username() {
     let temporary = emailed_temporary_password(&app, &owner).await;
 
     let elsewhere = app.sign_in(&other, &temporary).await;
-    assert_rejected(&elsewhere, 401, "invalid_credentials", &[temporary.clone()]);
+    assert_rejected(
+        &elsewhere,
+        401,
+        "invalid_credentials",
+        std::slice::from_ref(&temporary),
+    );
     let own = app.sign_in(&owner, &temporary).await;
     assert_eq!(own.assert_ok().body["next_step"], "confirm_contact");
 }
@@ -842,7 +1243,11 @@ async fn posted_temporary_password_lasts_thirty_days() {
 
     app.advance(Duration::days(29));
     let day_29 = app.sign_in(&early, &early_password).await;
-    assert_eq!(day_29.assert_ok().body["next_step"], "confirm_contact", "valid after 29 days");
+    assert_eq!(
+        day_29.assert_ok().body["next_step"],
+        "confirm_contact",
+        "valid after 29 days"
+    );
 
     app.advance(Duration::days(1));
     let day_30 = app.sign_in(&late, &late_password).await;
@@ -876,23 +1281,129 @@ async fn temporary_password_forces_new_password() {
     let signed_in = app.sign_in(&someone, &temporary).await;
     assert_eq!(signed_in.assert_ok().body["next_step"], "confirm_contact");
     let flow = signed_in.flow_id();
-    assert_rejected(&app.step(&flow, "accept-terms", terms()).await, 409, "step_out_of_order", &sent);
-    assert_rejected(&app.submit_code(&flow, "123456").await, 409, "step_out_of_order", &sent);
+    assert_rejected(
+        &app.step(&flow, "accept-terms", terms()).await,
+        409,
+        "step_out_of_order",
+        &sent,
+    );
+    assert_rejected(
+        &app.submit_code(&flow, "123456").await,
+        409,
+        "step_out_of_order",
+        &sent,
+    );
 
     let confirmed = app.step_empty(&flow, "confirm-contact").await;
     assert_eq!(confirmed.assert_ok().body["next_step"], "code");
-    assert_rejected(&app.step(&flow, "accept-terms", terms()).await, 409, "step_out_of_order", &sent);
+    assert_rejected(
+        &app.step(&flow, "accept-terms", terms()).await,
+        409,
+        "step_out_of_order",
+        &sent,
+    );
 
     let code = app.latest_code(&someone).await;
     let coded = app.submit_code(&flow, &code).await;
     assert_eq!(coded.assert_ok().body["next_step"], "new_password");
-    assert!(coded.body.get("session_token").is_none(), "no session before a new password");
+    assert!(
+        coded.body.get("session_token").is_none(),
+        "no session before a new password"
+    );
     let terms_first = app.step(&flow, "accept-terms", terms()).await;
-    assert_rejected(&terms_first, 409, "step_out_of_order", &[temporary.clone(), code]);
+    assert_rejected(
+        &terms_first,
+        409,
+        "step_out_of_order",
+        &[temporary.clone(), code],
+    );
 
-    app.step(&flow, "new-password", json!({"password": someone.new_password})).await.assert_ok();
+    app.step(
+        &flow,
+        "new-password",
+        json!({"password": someone.new_password}),
+    )
+    .await
+    .assert_ok();
     let done = app.step(&flow, "accept-terms", terms()).await;
-    assert!(done.assert_ok().body["session_token"].is_string(), "a session after the new password");
+    assert!(
+        done.assert_ok().body["session_token"].is_string(),
+        "a session after the new password"
+    );
+}
+
+#[tokio::test]
+async fn abandoned_temporary_sign_in_still_forces_change() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::TempPasswordEmail, 78).await;
+    let temporary = emailed_temporary_password(&app, &someone).await;
+    app.sign_in(&someone, &temporary).await.assert_ok();
+
+    // The person leaves, then signs in with the old password they remembered.
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
+    let code = app.latest_code(&someone).await;
+    let coded = app.submit_code(&flow, &code).await;
+    assert_eq!(
+        coded.assert_ok().body["next_step"],
+        "new_password",
+        "a new password is still required"
+    );
+    assert!(
+        coded.body.get("session_token").is_none(),
+        "no session before a new password"
+    );
+
+    app.step(
+        &flow,
+        "new-password",
+        json!({"password": someone.new_password}),
+    )
+    .await
+    .assert_ok();
+    let done = app.step(&flow, "accept-terms", terms()).await;
+    assert!(done.assert_ok().body["session_token"].is_string());
+    app.full_sign_in(&someone, &someone.new_password).await;
+}
+
+#[tokio::test]
+async fn resend_after_void_keeps_chosen_channel() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::ForgotPassword, 79).await;
+    let flow = app.forgot_password(&someone).await.assert_ok().flow_id();
+    app.answers(&flow, &someone).await.assert_ok();
+    let other_channel = match someone.second_factor {
+        recoverylab::journeys::account::SecondFactor::Email => "sms",
+        recoverylab::journeys::account::SecondFactor::Sms => "email",
+    };
+    app.step(&flow, "channel", json!({"channel": other_channel}))
+        .await
+        .assert_ok();
+    let messages = match other_channel {
+        "sms" => app.texts(&someone.cell_phone).await,
+        _ => app.emails(&someone.email).await,
+    };
+    let code = messages
+        .iter()
+        .rev()
+        .filter_map(|message| message["text"].as_str())
+        .find_map(recoverylab::load::inbox::code_in)
+        .expect("a code on the chosen channel");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        app.submit_code(&flow, wrong).await;
+    }
+
+    app.advance(chrono::Duration::seconds(31));
+    let resent = app.step_empty(&flow, "resend-code").await;
+    assert_eq!(
+        resent.assert_ok().body["code_sent_to"]["channel"],
+        other_channel,
+        "the resend uses the chosen channel"
+    );
 }
 
 #[tokio::test]
@@ -901,7 +1412,10 @@ async fn new_temporary_password_voids_old() {
     let someone = app.enrolled(JourneyKind::TempPasswordEmail, 77).await;
     let first = emailed_temporary_password(&app, &someone).await;
     let second = emailed_temporary_password(&app, &someone).await;
-    assert_ne!(first, second, "the second email holds a new temporary password");
+    assert_ne!(
+        first, second,
+        "the second email holds a new temporary password"
+    );
 
     let old = app.sign_in(&someone, &first).await;
     assert_rejected(&old, 401, "invalid_credentials", &[first, second.clone()]);
@@ -915,22 +1429,52 @@ async fn password_change_revokes_everything_else() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::TempPasswordEmail, 80).await;
     let old_session = app.full_sign_in(&someone, &someone.password).await;
-    let open_flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let open_flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let open_code = app.latest_code(&someone).await;
     let temporary = emailed_temporary_password(&app, &someone).await;
 
     let flow = app.forgot_password_to_new_password(&someone).await;
-    app.step(&flow, "new-password", json!({"password": someone.new_password})).await.assert_ok();
+    app.step(
+        &flow,
+        "new-password",
+        json!({"password": someone.new_password}),
+    )
+    .await
+    .assert_ok();
     let done = app.step(&flow, "accept-terms", terms()).await;
     let new_session = done.assert_ok().field("session_token").to_owned();
     let mut sent = secrets_of(&someone);
     sent.extend([open_code.clone(), temporary.clone()]);
 
-    assert_rejected(&app.session(&old_session).await, 401, "invalid_session", &sent);
+    assert_rejected(
+        &app.session(&old_session).await,
+        401,
+        "invalid_session",
+        &sent,
+    );
     app.session(&new_session).await.assert_ok();
-    assert_rejected(&app.submit_code(&open_flow, &open_code).await, 404, "flow_not_found", &sent);
-    assert_rejected(&app.sign_in(&someone, &temporary).await, 401, "invalid_credentials", &sent);
-    assert_rejected(&app.sign_in(&someone, &someone.password).await, 401, "invalid_credentials", &sent);
+    assert_rejected(
+        &app.submit_code(&open_flow, &open_code).await,
+        404,
+        "flow_not_found",
+        &sent,
+    );
+    assert_rejected(
+        &app.sign_in(&someone, &temporary).await,
+        401,
+        "invalid_credentials",
+        &sent,
+    );
+    assert_rejected(
+        &app.sign_in(&someone, &someone.password).await,
+        401,
+        "invalid_credentials",
+        &sent,
+    );
     let notices = app
         .emails(&someone.email)
         .await
@@ -949,16 +1493,38 @@ async fn new_password_policy_rejections() {
     let flow = app.forgot_password_to_new_password(&someone).await;
     let with_username = format!("my {} secret", someone.username.to_uppercase());
     let cases = [
-        ("11 characters", "abcdefghijk".to_owned(), "password_too_short"),
-        ("11 two-byte characters", "é".repeat(11), "password_too_short"),
+        (
+            "11 characters",
+            "abcdefghijk".to_owned(),
+            "password_too_short",
+        ),
+        (
+            "11 two-byte characters",
+            "é".repeat(11),
+            "password_too_short",
+        ),
         ("129 characters", "x".repeat(129), "password_too_long"),
-        ("129 two-byte characters", "é".repeat(129), "password_too_long"),
-        ("contains the username", with_username, "password_contains_username"),
+        (
+            "129 two-byte characters",
+            "é".repeat(129),
+            "password_too_long",
+        ),
+        (
+            "contains the username",
+            with_username,
+            "password_contains_username",
+        ),
         ("common", "Password1234".to_owned(), "password_common"),
-        ("equal to current", someone.password.clone(), "password_same_as_current"),
+        (
+            "equal to current",
+            someone.password.clone(),
+            "password_same_as_current",
+        ),
     ];
     for (case, password, code) in cases {
-        let reply = app.step(&flow, "new-password", json!({"password": password})).await;
+        let reply = app
+            .step(&flow, "new-password", json!({"password": password}))
+            .await;
         assert_eq!(reply.status.as_u16(), 422, "status for {case}");
         assert_eq!(reply.code(), code, "code for {case}");
         reply.assert_echoes_none(&[password]);
@@ -978,8 +1544,14 @@ async fn new_password_length_bounds_accepted() {
     // Each accepted password ends its flow's password step, so each gets a flow.
     for (case, password) in cases {
         let flow = app.forgot_password_to_new_password(&someone).await;
-        let reply = app.step(&flow, "new-password", json!({"password": password})).await;
-        assert!(reply.status.is_success(), "{case} accepted: {:?}", reply.body);
+        let reply = app
+            .step(&flow, "new-password", json!({"password": password}))
+            .await;
+        assert!(
+            reply.status.is_success(),
+            "{case} accepted: {:?}",
+            reply.body
+        );
     }
 }
 
@@ -995,7 +1567,9 @@ async fn idle_flow_expires_after_thirty_minutes() {
     app.answers(&flow, &someone).await.assert_ok();
 
     app.advance(Duration::minutes(30));
-    let reply = app.step(&flow, "channel", json!({"channel": "email"})).await;
+    let reply = app
+        .step(&flow, "channel", json!({"channel": "email"}))
+        .await;
     assert_rejected(&reply, 404, "flow_not_found", &secrets_of(&someone));
 }
 
@@ -1004,13 +1578,22 @@ async fn posted_password_outlives_its_flow() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::TempPasswordPostal, 101).await;
     let flow = postal_flow_at_verify_address(&app, &someone).await;
-    app.step(&flow, "verify-address", address_of(&someone)).await.assert_ok();
-    app.step_empty(&flow, "mail-temporary-password").await.assert_ok();
+    app.step(&flow, "verify-address", address_of(&someone))
+        .await
+        .assert_ok();
+    app.step_empty(&flow, "mail-temporary-password")
+        .await
+        .assert_ok();
     let temporary = app.posted_temporary_password(&someone).await;
 
     app.advance(Duration::minutes(31));
     let gone = app.step_empty(&flow, "mail-temporary-password").await;
-    assert_rejected(&gone, 404, "flow_not_found", &[temporary.clone()]);
+    assert_rejected(
+        &gone,
+        404,
+        "flow_not_found",
+        std::slice::from_ref(&temporary),
+    );
     let reply = app.sign_in(&someone, &temporary).await;
     assert_eq!(reply.assert_ok().body["next_step"], "confirm_contact");
 }
@@ -1028,7 +1611,10 @@ async fn steps_out_of_order_rejected() {
         ("code", Some(json!({"code": "123456"}))),
         ("resend-code", None),
         ("confirm-contact", None),
-        ("new-password", Some(json!({"password": someone.new_password}))),
+        (
+            "new-password",
+            Some(json!({"password": someone.new_password})),
+        ),
         ("accept-terms", Some(terms())),
         ("verify-address", Some(address_of(&someone))),
         ("mail-temporary-password", None),
@@ -1040,8 +1626,16 @@ async fn steps_out_of_order_rejected() {
             Some(body) => app.step(&flow, step, body).await,
             None => app.step_empty(&flow, step).await,
         };
-        assert_eq!(reply.status.as_u16(), 409, "status of {step} before answers");
-        assert_eq!(reply.code(), "step_out_of_order", "code of {step} before answers");
+        assert_eq!(
+            reply.status.as_u16(),
+            409,
+            "status of {step} before answers"
+        );
+        assert_eq!(
+            reply.code(),
+            "step_out_of_order",
+            "code of {step} before answers"
+        );
         reply.assert_echoes_none(&sent);
     }
     app.answers(&flow, &someone).await.assert_ok();
@@ -1051,13 +1645,29 @@ async fn steps_out_of_order_rejected() {
 async fn sign_in_flow_takes_only_code() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 111).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
-    let answers: Vec<&str> = someone.security_questions.iter().map(|item| item.answer.as_str()).collect();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
+    let answers: Vec<&str> = someone
+        .security_questions
+        .iter()
+        .map(|item| item.answer.as_str())
+        .collect();
     let sent = secrets_of(&someone);
 
-    let reply = app.step(&flow, "answers", json!({"answers": answers})).await;
+    let reply = app
+        .step(&flow, "answers", json!({"answers": answers}))
+        .await;
     assert_rejected(&reply, 409, "step_out_of_order", &sent);
-    let reply = app.step(&flow, "new-password", json!({"password": someone.new_password})).await;
+    let reply = app
+        .step(
+            &flow,
+            "new-password",
+            json!({"password": someone.new_password}),
+        )
+        .await;
     assert_rejected(&reply, 409, "step_out_of_order", &sent);
     let reply = app.step_empty(&flow, "cannot-remember-answers").await;
     assert_rejected(&reply, 409, "step_out_of_order", &sent);
@@ -1069,14 +1679,38 @@ async fn sign_in_flow_takes_only_code() {
 async fn parallel_wrong_codes_void_once() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 130).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     let code = app.latest_code(&someone).await;
 
-    let codes = post_concurrently(&app, &format!("/v1/flows/{flow}/code"), json!({"code": other_code(&code)}), 8).await;
-    assert_eq!(count_of(&codes, "wrong_code"), 2, "wrong_code replies in {codes:?}");
-    assert_eq!(count_of(&codes, "code_voided"), 1, "code_voided replies in {codes:?}");
-    assert_eq!(count_of(&codes, "no_active_code"), 5, "no_active_code replies in {codes:?}");
-    app.submit_code(&flow, &code).await.assert_problem(409, "no_active_code");
+    let codes = post_concurrently(
+        &app,
+        &format!("/v1/flows/{flow}/code"),
+        json!({"code": other_code(&code)}),
+        8,
+    )
+    .await;
+    assert_eq!(
+        count_of(&codes, "wrong_code"),
+        2,
+        "wrong_code replies in {codes:?}"
+    );
+    assert_eq!(
+        count_of(&codes, "code_voided"),
+        1,
+        "code_voided replies in {codes:?}"
+    );
+    assert_eq!(
+        count_of(&codes, "no_active_code"),
+        5,
+        "no_active_code replies in {codes:?}"
+    );
+    app.submit_code(&flow, &code)
+        .await
+        .assert_problem(409, "no_active_code");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1086,9 +1720,19 @@ async fn parallel_wrong_passwords_lock_once() {
     let body = json!({"username": someone.username, "password": "not the right password"});
 
     let codes = post_concurrently(&app, "/v1/sign-in", body, 14).await;
-    assert_eq!(count_of(&codes, "invalid_credentials"), 10, "invalid_credentials replies in {codes:?}");
-    assert_eq!(count_of(&codes, "try_later"), 4, "try_later replies in {codes:?}");
-    app.sign_in(&someone, &someone.password).await.assert_problem(429, "try_later");
+    assert_eq!(
+        count_of(&codes, "invalid_credentials"),
+        10,
+        "invalid_credentials replies in {codes:?}"
+    );
+    assert_eq!(
+        count_of(&codes, "try_later"),
+        4,
+        "try_later replies in {codes:?}"
+    );
+    app.sign_in(&someone, &someone.password)
+        .await
+        .assert_problem(429, "try_later");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1099,21 +1743,47 @@ async fn parallel_sign_ins_capped_at_ten() {
 
     let codes = post_concurrently(&app, "/v1/sign-in", body, 15).await;
     assert_eq!(count_of(&codes, ""), 10, "successes in {codes:?}");
-    assert_eq!(count_of(&codes, "resend_limit"), 5, "resend_limit replies in {codes:?}");
-    assert_eq!(code_messages(&app, &someone).await, 10, "code messages delivered");
+    assert_eq!(
+        count_of(&codes, "resend_limit"),
+        5,
+        "resend_limit replies in {codes:?}"
+    );
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        10,
+        "code messages delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_resends_send_one() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 133).await;
-    let flow = app.sign_in(&someone, &someone.password).await.assert_ok().flow_id();
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
     app.advance(Duration::seconds(31));
 
-    let codes = post_concurrently(&app, &format!("/v1/flows/{flow}/resend-code"), Value::Null, 6).await;
+    let codes = post_concurrently(
+        &app,
+        &format!("/v1/flows/{flow}/resend-code"),
+        Value::Null,
+        6,
+    )
+    .await;
     assert_eq!(count_of(&codes, ""), 1, "successes in {codes:?}");
-    assert_eq!(count_of(&codes, "resend_too_soon"), 5, "resend_too_soon replies in {codes:?}");
-    assert_eq!(code_messages(&app, &someone).await, 2, "the first code and one resend were delivered");
+    assert_eq!(
+        count_of(&codes, "resend_too_soon"),
+        5,
+        "resend_too_soon replies in {codes:?}"
+    );
+    assert_eq!(
+        code_messages(&app, &someone).await,
+        2,
+        "the first code and one resend were delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1123,8 +1793,16 @@ async fn parallel_identity_failures_capped() {
     let body = json!({"username": someone.username, "ssn": other_ssn(&someone.ssn), "date_of_birth": someone.date_of_birth});
 
     let codes = post_concurrently(&app, "/v1/forgot-password", body, 12).await;
-    assert_eq!(count_of(&codes, "could_not_verify"), 5, "could_not_verify replies in {codes:?}");
-    assert_eq!(count_of(&codes, "try_later"), 7, "try_later replies in {codes:?}");
+    assert_eq!(
+        count_of(&codes, "could_not_verify"),
+        5,
+        "could_not_verify replies in {codes:?}"
+    );
+    assert_eq!(
+        count_of(&codes, "try_later"),
+        7,
+        "try_later replies in {codes:?}"
+    );
 }
 
 // ---- secrets never echoed -------------------------------------------------------------
@@ -1136,13 +1814,26 @@ async fn wrong_secrets_not_echoed() {
     let flow = app.forgot_password(&someone).await.assert_ok().flow_id();
     let sent = secrets_of(&someone);
 
-    let wrong_answers: Vec<String> = someone.security_questions.iter().map(|item| format!("{} x", item.answer)).collect();
-    let reply = app.step(&flow, "answers", json!({"answers": wrong_answers})).await;
+    let wrong_answers: Vec<String> = someone
+        .security_questions
+        .iter()
+        .map(|item| format!("{} x", item.answer))
+        .collect();
+    let reply = app
+        .step(&flow, "answers", json!({"answers": wrong_answers}))
+        .await;
     assert_rejected(&reply, 400, "wrong_answers", &wrong_answers);
     let wrong_password = format!("{} x", someone.password);
     let reply = app.sign_in(&someone, &wrong_password).await;
     assert_rejected(&reply, 401, "invalid_credentials", &[wrong_password]);
-    let reply = forgot_password_with(&app, &someone.username, &someone.ssn, "1899-12-31", "198.18.6.1").await;
+    let reply = forgot_password_with(
+        &app,
+        &someone.username,
+        &someone.ssn,
+        "1899-12-31",
+        "198.18.6.1",
+    )
+    .await;
     assert_rejected(&reply, 400, "could_not_verify", &sent);
 }
 
@@ -1156,21 +1847,53 @@ async fn misshapen_secrets_not_echoed() {
     // Quotes and backslashes inside a secret must not end the redaction early.
     let quoted_answer = format!("{answer}\"{answer}\\{answer}");
     let cases = [
-        ("answers as one string", "answers", json!({"answers": quoted_answer}), quoted_answer.clone()),
-        ("code as a number", "code", json!({"code": 492_817}), "492817".to_owned()),
-        ("password as a list", "new-password", json!({"password": [someone.new_password]}), someone.new_password.clone()),
-        ("channel as a secret", "channel", json!({"channel": quoted_answer}), quoted_answer.clone()),
+        (
+            "answers as one string",
+            "answers",
+            json!({"answers": quoted_answer}),
+            quoted_answer.clone(),
+        ),
+        (
+            "code as a number",
+            "code",
+            json!({"code": 492_817}),
+            "492817".to_owned(),
+        ),
+        (
+            "password as a list",
+            "new-password",
+            json!({"password": [someone.new_password]}),
+            someone.new_password.clone(),
+        ),
+        (
+            "channel as a secret",
+            "channel",
+            json!({"channel": quoted_answer}),
+            quoted_answer.clone(),
+        ),
     ];
     for (case, step, body, secret) in cases {
         let reply = app.step(&flow, step, body).await;
-        assert!(reply.status.is_client_error(), "{case} is a client error: {}", reply.status);
+        assert!(
+            reply.status.is_client_error(),
+            "{case} is a client error: {}",
+            reply.status
+        );
         for part in [secret.as_str(), answer.as_str()] {
-            assert!(!reply.body.to_string().contains(part), "{case}: the reply echoes a secret: {}", reply.body);
+            assert!(
+                !reply.body.to_string().contains(part),
+                "{case}: the reply echoes a secret: {}",
+                reply.body
+            );
         }
     }
     let ssn_digits = someone.ssn.replace('-', "");
     let number_ssn = json!({"username": someone.username, "ssn": ssn_digits.parse::<u64>().unwrap(), "date_of_birth": someone.date_of_birth});
     let reply = app.post("/v1/forgot-password", number_ssn).await;
-    assert!(reply.status.is_client_error(), "an SSN as a number is a client error: {}", reply.status);
+    assert!(
+        reply.status.is_client_error(),
+        "an SSN as a number is a client error: {}",
+        reply.status
+    );
     reply.assert_echoes_none(&[ssn_digits]);
 }

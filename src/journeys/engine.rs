@@ -35,7 +35,7 @@ const SESSION_DOMAIN: &str = "session";
 #[derive(Debug, Clone)]
 pub struct ClientAddress(pub String);
 
-/// An identity check's details in the form of the journey that asks for them.
+/// The SSN and date of birth an identity check compares with the record.
 pub struct IdentityEvidence<'a> {
     pub ssn: &'a SecretString,
     pub date_of_birth: NaiveDate,
@@ -114,7 +114,9 @@ impl Engine {
     pub async fn enroll(&self, people: Vec<Enrollment>) -> Result<InsertSummary, EnrollError> {
         let today = self.now().date_naive();
         for (index, person) in people.iter().enumerate() {
-            person.validate(today).map_err(|error| EnrollError::Invalid { index, error })?;
+            person
+                .validate(today)
+                .map_err(|error| EnrollError::Invalid { index, error })?;
         }
         let hasher = Arc::clone(&self.hasher);
         let digest = self.digest.clone();
@@ -136,13 +138,21 @@ impl Engine {
 
     /// Checks username and password (or an outstanding temporary password) and
     /// starts a sign-in flow.
-    pub async fn sign_in(&self, username: &str, password: &SecretString) -> Result<StepResponse, StepError> {
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<StepResponse, StepError> {
         let Some(found) = self.store.account_by_username(&canonical(username)).await? else {
             self.verify_decoy(password).await;
             return Err(StepError::InvalidCredentials);
         };
         let _guard = self.account_locks.lock(&found.id).await;
-        let mut account = self.store.account(found.id).await?.ok_or(StepError::InvalidCredentials)?;
+        let mut account = self
+            .store
+            .account(found.id)
+            .await?
+            .ok_or(StepError::InvalidCredentials)?;
         let now = self.now();
         if account.is_locked(now) {
             return Err(StepError::TryLater);
@@ -158,20 +168,39 @@ impl Engine {
         let locked = account.record_failure(now, &self.policy);
         self.store.save_account(&account).await?;
         if locked {
-            tracing::info!(account_id = account.id, "account locked after failed attempts");
+            tracing::info!(
+                account_id = account.id,
+                "account locked after failed attempts"
+            );
         }
         Err(StepError::InvalidCredentials)
     }
 
-    async fn start_sign_in_flow(&self, account: &mut Account, now: DateTime<Utc>) -> Result<StepResponse, StepError> {
-        let mut flow = Flow::new(secrets::opaque_id(), account.id, Journey::SignIn, Step::Code, now);
-        let sent_to = self.send_code(&mut flow, account, account.second_factor.into(), false).await?;
+    async fn start_sign_in_flow(
+        &self,
+        account: &mut Account,
+        now: DateTime<Utc>,
+    ) -> Result<StepResponse, StepError> {
+        let mut flow = Flow::new(
+            secrets::opaque_id(),
+            account.id,
+            Journey::SignIn,
+            Step::Code,
+            now,
+        );
+        let sent_to = self
+            .send_code(&mut flow, account, account.second_factor.into(), false)
+            .await?;
         let mut response = StepResponse::new(Journey::SignIn, Some(&flow.id), Some(Step::Code));
         response.code_sent_to = Some(sent_to);
         Ok(response)
     }
 
-    async fn start_temporary_sign_in(&self, account: &mut Account, now: DateTime<Utc>) -> Result<StepResponse, StepError> {
+    async fn start_temporary_sign_in(
+        &self,
+        account: &mut Account,
+        now: DateTime<Utc>,
+    ) -> Result<StepResponse, StepError> {
         // A temporary password is single use: it is spent by this sign-in.
         account.temporary_password = None;
         account.must_change_password = true;
@@ -184,7 +213,8 @@ impl Engine {
             now,
         );
         self.store.save_flow(&flow).await?;
-        let mut response = StepResponse::new(flow.journey, Some(&flow.id), Some(Step::ConfirmContact));
+        let mut response =
+            StepResponse::new(flow.journey, Some(&flow.id), Some(Step::ConfirmContact));
         response.confirm_destination = Some(destination(account, account.second_factor.into()));
         Ok(response)
     }
@@ -192,71 +222,93 @@ impl Engine {
     /// Sends a code to the confirmed second factor of a temporary-password sign-in.
     pub async fn confirm_contact(&self, flow_id: &str) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
-        locked.flow.begin_step(Step::ConfirmContact, self.now(), &self.policy)?;
+        locked
+            .flow
+            .begin_step(Step::ConfirmContact, self.now(), &self.policy)?;
         let channel = locked.account.second_factor.into();
-        let sent_to = self.send_code(&mut locked.flow, &mut locked.account, channel, false).await?;
-        locked.flow.step = Step::Code;
-        self.store.save_flow(&locked.flow).await?;
-        let mut response = StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::Code));
-        response.code_sent_to = Some(sent_to);
-        Ok(response)
+        self.send_code_step(&mut locked, channel, false).await
     }
 
     /// Sends a new code in a flow that is waiting for one; it voids the old code.
     pub async fn resend_code(&self, flow_id: &str) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
-        locked.flow.begin_step(Step::Code, self.now(), &self.policy)?;
-        let channel = match &locked.flow.code {
-            Some(code) => code.channel,
-            None => locked.account.second_factor.into(),
-        };
-        let sent_to = self.send_code(&mut locked.flow, &mut locked.account, channel, true).await?;
-        let mut response = StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::Code));
-        response.code_sent_to = Some(sent_to);
-        Ok(response)
+        locked
+            .flow
+            .begin_step(Step::Code, self.now(), &self.policy)?;
+        let channel = locked
+            .flow
+            .last_code_channel
+            .unwrap_or_else(|| locked.account.second_factor.into());
+        self.send_code_step(&mut locked, channel, true).await
     }
 
     /// Checks a one-time code. Sign-in ends here with a session; the recovery
     /// journeys go on to a new password.
-    pub async fn submit_code(&self, flow_id: &str, code: &SecretString) -> Result<StepResponse, StepError> {
+    pub async fn submit_code(
+        &self,
+        flow_id: &str,
+        code: &SecretString,
+    ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
         locked.flow.begin_step(Step::Code, now, &self.policy)?;
         if locked.account.is_locked(now) {
             return Err(StepError::TryLater);
         }
-        let matches = locked
+        let matches = locked.flow.code.as_ref().is_some_and(|issued| {
+            self.digest.matches(
+                CODE_DOMAIN,
+                &code_input(&locked.flow.id, code),
+                &issued.digest,
+            )
+        });
+        let check = locked
             .flow
-            .code
-            .as_ref()
-            .is_some_and(|issued| self.digest.matches(CODE_DOMAIN, &code_input(&locked.flow.id, code), &issued.digest));
-        let check = locked.flow.check_code(&mut locked.account, matches, now, &self.policy);
+            .check_code(&mut locked.account, matches, now, &self.policy);
         self.store.save_account(&locked.account).await?;
         if let CodeCheck::Rejected(error) = check {
             self.store.save_flow(&locked.flow).await?;
             return Err(error);
         }
-        if locked.flow.journey == Journey::SignIn {
+        // An account that signed in with a temporary password and left before
+        // choosing a new one must still choose it, whichever password it uses.
+        if locked.flow.journey == Journey::SignIn && !locked.account.must_change_password {
             self.store.delete_flow(flow_id).await?;
-            return self.finish_with_session(&locked.account, Journey::SignIn, now).await;
+            return self
+                .finish_with_session(&locked.account, Journey::SignIn, now)
+                .await;
         }
         locked.flow.step = Step::NewPassword;
         self.store.save_flow(&locked.flow).await?;
-        Ok(StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::NewPassword)))
+        Ok(StepResponse::new(
+            locked.flow.journey,
+            Some(flow_id),
+            Some(Step::NewPassword),
+        ))
     }
 
     // ---- J2: forgot username ----------------------------------------------
 
     /// Returns the username of the account that matches all three details, or
     /// one uniform "could not verify" whatever failed.
-    pub async fn forgot_username(&self, email: &str, evidence: IdentityEvidence<'_>, client: &ClientAddress) -> Result<StepResponse, StepError> {
+    pub async fn forgot_username(
+        &self,
+        email: &str,
+        evidence: IdentityEvidence<'_>,
+        client: &ClientAddress,
+    ) -> Result<StepResponse, StepError> {
         let email = canonical(email);
         let keys = [client_key(client), format!("email:{email}")];
         self.reserve_identity_attempt(&keys).await?;
         let now = self.now();
-        let found = self.store.account_by_ssn(&self.ssn_digest(evidence.ssn)).await?;
+        let found = self
+            .store
+            .account_by_ssn(&self.ssn_digest(evidence.ssn))
+            .await?;
         let matched = found.filter(|account| {
-            account.email == email && account.date_of_birth == evidence.date_of_birth && !account.is_locked(now)
+            account.email == email
+                && account.date_of_birth == evidence.date_of_birth
+                && !account.is_locked(now)
         });
         let Some(account) = matched else {
             return Err(StepError::CouldNotVerify);
@@ -271,7 +323,12 @@ impl Engine {
 
     /// Checks username, SSN and date of birth, and starts a forgot-password
     /// flow that shows the account's security questions.
-    pub async fn forgot_password(&self, username: &str, evidence: IdentityEvidence<'_>, client: &ClientAddress) -> Result<StepResponse, StepError> {
+    pub async fn forgot_password(
+        &self,
+        username: &str,
+        evidence: IdentityEvidence<'_>,
+        client: &ClientAddress,
+    ) -> Result<StepResponse, StepError> {
         let username = canonical(username);
         let keys = [client_key(client), format!("user:{username}")];
         self.reserve_identity_attempt(&keys).await?;
@@ -279,22 +336,35 @@ impl Engine {
         let ssn_digest = self.ssn_digest(evidence.ssn);
         let found = self.store.account_by_username(&username).await?;
         let matched = found.filter(|account| {
-            account.ssn_digest == ssn_digest && account.date_of_birth == evidence.date_of_birth && !account.is_locked(now)
+            account.ssn_digest == ssn_digest
+                && account.date_of_birth == evidence.date_of_birth
+                && !account.is_locked(now)
         });
         let Some(account) = matched else {
             return Err(StepError::CouldNotVerify);
         };
         self.release_identity_attempt(&keys).await?;
-        let flow = Flow::new(secrets::opaque_id(), account.id, Journey::ForgotPassword, Step::Answers, now);
+        let flow = Flow::new(
+            secrets::opaque_id(),
+            account.id,
+            Journey::ForgotPassword,
+            Step::Answers,
+            now,
+        );
         self.store.save_flow(&flow).await?;
-        let mut response = StepResponse::new(Journey::ForgotPassword, Some(&flow.id), Some(Step::Answers));
+        let mut response =
+            StepResponse::new(Journey::ForgotPassword, Some(&flow.id), Some(Step::Answers));
         response.questions = Some(account.security_questions.clone());
         Ok(response)
     }
 
-    /// Checks the three answers; all three are always verified, so the time
-    /// taken does not tell which one was wrong.
-    pub async fn submit_answers(&self, flow_id: &str, answers: &[SecretString]) -> Result<StepResponse, StepError> {
+    /// Checks the three security answers. All three are always verified, so
+    /// the time taken does not reveal which one was wrong.
+    pub async fn submit_answers(
+        &self,
+        flow_id: &str,
+        answers: &[SecretString],
+    ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
         locked.flow.begin_step(Step::Answers, now, &self.policy)?;
@@ -310,11 +380,16 @@ impl Engine {
             let locked_now = locked.account.record_failure(now, &self.policy);
             self.store.save_account(&locked.account).await?;
             self.store.save_flow(&locked.flow).await?;
-            return Err(if locked_now { StepError::TryLater } else { StepError::WrongAnswers });
+            return Err(if locked_now {
+                StepError::TryLater
+            } else {
+                StepError::WrongAnswers
+            });
         }
         locked.flow.step = Step::Channel;
         self.store.save_flow(&locked.flow).await?;
-        let mut response = StepResponse::new(Journey::ForgotPassword, Some(flow_id), Some(Step::Channel));
+        let mut response =
+            StepResponse::new(Journey::ForgotPassword, Some(flow_id), Some(Step::Channel));
         response.channels = Some(vec![
             destination(&locked.account, Channel::Sms),
             destination(&locked.account, Channel::Email),
@@ -323,24 +398,32 @@ impl Engine {
     }
 
     /// Sends the code for a forgot-password flow by the channel the user chose.
-    pub async fn choose_channel(&self, flow_id: &str, channel: Channel) -> Result<StepResponse, StepError> {
+    pub async fn choose_channel(
+        &self,
+        flow_id: &str,
+        channel: Channel,
+    ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
-        locked.flow.begin_step(Step::Channel, self.now(), &self.policy)?;
-        let sent_to = self.send_code(&mut locked.flow, &mut locked.account, channel, false).await?;
-        locked.flow.step = Step::Code;
-        self.store.save_flow(&locked.flow).await?;
-        let mut response = StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::Code));
-        response.code_sent_to = Some(sent_to);
-        Ok(response)
+        locked
+            .flow
+            .begin_step(Step::Channel, self.now(), &self.policy)?;
+        self.send_code_step(&mut locked, channel, false).await
     }
 
     /// Sets a new password and revokes every session, outstanding code and
     /// temporary password of the account.
-    pub async fn set_new_password(&self, flow_id: &str, password: &SecretString) -> Result<StepResponse, StepError> {
+    pub async fn set_new_password(
+        &self,
+        flow_id: &str,
+        password: &SecretString,
+    ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
-        locked.flow.begin_step(Step::NewPassword, now, &self.policy)?;
-        check_new_password(password.expose_secret(), &locked.account.username).map_err(StepError::Password)?;
+        locked
+            .flow
+            .begin_step(Step::NewPassword, now, &self.policy)?;
+        check_new_password(password.expose_secret(), &locked.account.username)
+            .map_err(StepError::Password)?;
         if self.verify(password, &locked.account.password_hash).await {
             return Err(StepError::Password(PasswordRejection::SameAsCurrent));
         }
@@ -353,24 +436,42 @@ impl Engine {
         self.store.save_account(account).await?;
         let sessions = self.store.delete_sessions_of_account(account.id).await?;
         let flows = self.store.delete_flows_of_account(account.id).await?;
-        tracing::debug!(account_id = account.id, sessions, other_flows = flows.saturating_sub(1), "password changed; sessions and secrets revoked");
+        tracing::debug!(
+            account_id = account.id,
+            sessions,
+            other_flows = flows.saturating_sub(1),
+            "password changed; sessions and secrets revoked"
+        );
 
         locked.flow.step = Step::AcceptTerms;
         locked.flow.code = None;
         self.store.save_flow(&locked.flow).await?;
         self.send_password_changed_notice(account, flow_id).await;
-        Ok(StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::AcceptTerms)))
+        Ok(StepResponse::new(
+            locked.flow.journey,
+            Some(flow_id),
+            Some(Step::AcceptTerms),
+        ))
     }
 
     /// Records acceptance of the terms: the first step of the postal journey,
     /// or the last step of every recovery, which signs the user in.
-    pub async fn accept_terms(&self, flow_id: &str, version: u32) -> Result<StepResponse, StepError> {
+    pub async fn accept_terms(
+        &self,
+        flow_id: &str,
+        version: u32,
+    ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
-        locked.flow.begin_step(Step::AcceptTerms, now, &self.policy)?;
+        locked
+            .flow
+            .begin_step(Step::AcceptTerms, now, &self.policy)?;
         let current = self.policy.terms_version;
         if version != current {
-            return Err(StepError::TermsVersion { got: version, current });
+            return Err(StepError::TermsVersion {
+                got: version,
+                current,
+            });
         }
         locked.account.terms_version = version;
         self.store.save_account(&locked.account).await?;
@@ -378,10 +479,15 @@ impl Engine {
         if locked.flow.journey == Journey::PostalTemporaryPassword {
             locked.flow.step = Step::VerifyAddress;
             self.store.save_flow(&locked.flow).await?;
-            return Ok(StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::VerifyAddress)));
+            return Ok(StepResponse::new(
+                locked.flow.journey,
+                Some(flow_id),
+                Some(Step::VerifyAddress),
+            ));
         }
         self.store.delete_flow(flow_id).await?;
-        self.finish_with_session(&locked.account, locked.flow.journey, now).await
+        self.finish_with_session(&locked.account, locked.flow.journey, now)
+            .await
     }
 
     // ---- J4: forgot the answers too ---------------------------------------
@@ -390,10 +496,15 @@ impl Engine {
     /// that uses the channel other than the account's second factor.
     pub async fn cannot_remember_answers(&self, flow_id: &str) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
-        locked.flow.begin_step(Step::Answers, self.now(), &self.policy)?;
+        locked
+            .flow
+            .begin_step(Step::Answers, self.now(), &self.policy)?;
         let (journey, step) = match locked.account.second_factor {
             SecondFactor::Email => (Journey::PostalTemporaryPassword, Step::AcceptTerms),
-            SecondFactor::Sms => (Journey::EmailTemporaryPassword, Step::EmailTemporaryPassword),
+            SecondFactor::Sms => (
+                Journey::EmailTemporaryPassword,
+                Step::EmailTemporaryPassword,
+            ),
         };
         locked.flow.journey = journey;
         locked.flow.step = step;
@@ -403,10 +514,18 @@ impl Engine {
 
     /// Checks mailing address and primary phone against the record, with the
     /// same uniform answer and limits as every identity check.
-    pub async fn verify_address(&self, flow_id: &str, address: &super::account::MailingAddress, primary_phone: &str, client: &ClientAddress) -> Result<StepResponse, StepError> {
+    pub async fn verify_address(
+        &self,
+        flow_id: &str,
+        address: &super::account::MailingAddress,
+        primary_phone: &str,
+        client: &ClientAddress,
+    ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
-        locked.flow.begin_step(Step::VerifyAddress, now, &self.policy)?;
+        locked
+            .flow
+            .begin_step(Step::VerifyAddress, now, &self.policy)?;
         let account = &locked.account;
         let keys = [client_key(client), format!("user:{}", account.username_key)];
         self.reserve_identity_attempt(&keys).await?;
@@ -419,7 +538,11 @@ impl Engine {
         self.release_identity_attempt(&keys).await?;
         locked.flow.step = Step::MailTemporaryPassword;
         self.store.save_flow(&locked.flow).await?;
-        Ok(StepResponse::new(locked.flow.journey, Some(flow_id), Some(Step::MailTemporaryPassword)))
+        Ok(StepResponse::new(
+            locked.flow.journey,
+            Some(flow_id),
+            Some(Step::MailTemporaryPassword),
+        ))
     }
 
     /// Mails a temporary password by post. The flow ends here; the password
@@ -427,10 +550,17 @@ impl Engine {
     pub async fn mail_temporary_password(&self, flow_id: &str) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
-        locked.flow.begin_step(Step::MailTemporaryPassword, now, &self.policy)?;
+        locked
+            .flow
+            .begin_step(Step::MailTemporaryPassword, now, &self.policy)?;
         let temporary = SecretString::from(secrets::temporary_password());
         let previous = self
-            .issue_temporary_password(&mut locked.account, &temporary, TemporaryPasswordChannel::Post, now)
+            .issue_temporary_password(
+                &mut locked.account,
+                &temporary,
+                TemporaryPasswordChannel::Post,
+                now,
+            )
             .await?;
         let letter = Letter {
             to: locked.account.mailing_address.clone(),
@@ -447,7 +577,9 @@ impl Engine {
                 tracing::warn!(flow_id, provider = error.provider, reason = %error.reason, "letter not mailed");
                 locked.account.temporary_password = previous;
                 self.store.save_account(&locked.account).await?;
-                return Err(StepError::ProviderUnavailable { provider: error.provider });
+                return Err(StepError::ProviderUnavailable {
+                    provider: error.provider,
+                });
             }
         };
         self.store.delete_flow(flow_id).await?;
@@ -463,10 +595,17 @@ impl Engine {
     pub async fn email_temporary_password(&self, flow_id: &str) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         let now = self.now();
-        locked.flow.begin_step(Step::EmailTemporaryPassword, now, &self.policy)?;
+        locked
+            .flow
+            .begin_step(Step::EmailTemporaryPassword, now, &self.policy)?;
         let temporary = SecretString::from(secrets::temporary_password());
         let previous = self
-            .issue_temporary_password(&mut locked.account, &temporary, TemporaryPasswordChannel::Email, now)
+            .issue_temporary_password(
+                &mut locked.account,
+                &temporary,
+                TemporaryPasswordChannel::Email,
+                now,
+            )
             .await?;
         let message = EmailMessage {
             to: locked.account.email.clone(),
@@ -482,10 +621,16 @@ impl Engine {
             tracing::warn!(flow_id, provider = error.provider, reason = %error.reason, "temporary password not emailed");
             locked.account.temporary_password = previous;
             self.store.save_account(&locked.account).await?;
-            return Err(StepError::ProviderUnavailable { provider: error.provider });
+            return Err(StepError::ProviderUnavailable {
+                provider: error.provider,
+            });
         }
         self.store.delete_flow(flow_id).await?;
-        tracing::debug!(flow_id, account_id = locked.account.id, "temporary password emailed");
+        tracing::debug!(
+            flow_id,
+            account_id = locked.account.id,
+            "temporary password emailed"
+        );
         Ok(StepResponse::new(locked.flow.journey, None, None))
     }
 
@@ -493,29 +638,50 @@ impl Engine {
 
     /// Returns the username behind a session token, or `None` if the token is
     /// unknown or was revoked.
-    pub async fn session_username(&self, token: &SecretString) -> Result<Option<String>, StepError> {
+    pub async fn session_username(
+        &self,
+        token: &SecretString,
+    ) -> Result<Option<String>, StepError> {
         let digest = self.digest.digest(SESSION_DOMAIN, token.expose_secret());
         let Some(account_id) = self.store.session_account(&digest).await? else {
             return Ok(None);
         };
-        Ok(self.store.account(account_id).await?.map(|account| account.username))
+        Ok(self
+            .store
+            .account(account_id)
+            .await?
+            .map(|account| account.username))
     }
 
     /// Deletes idle flows and stale rate-limit keys.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
         let events_before = now - self.policy.identity_window.max(self.policy.lockout_window);
-        self.store.purge(now - self.policy.flow_idle_timeout, events_before).await
+        self.store
+            .purge(now - self.policy.flow_idle_timeout, events_before)
+            .await
     }
 
     // ---- helpers ----------------------------------------------------------
 
     async fn lock_flow(&self, flow_id: &str) -> Result<LockedFlow<'_>, StepError> {
-        let flow = self.store.flow(flow_id).await?.ok_or(StepError::FlowNotFound)?;
+        let flow = self
+            .store
+            .flow(flow_id)
+            .await?
+            .ok_or(StepError::FlowNotFound)?;
         let guard = self.account_locks.lock(&flow.account_id).await;
         // Read again under the lock: another step may have changed both.
-        let flow = self.store.flow(flow_id).await?.ok_or(StepError::FlowNotFound)?;
-        let account = self.store.account(flow.account_id).await?.ok_or(StepError::FlowNotFound)?;
+        let flow = self
+            .store
+            .flow(flow_id)
+            .await?
+            .ok_or(StepError::FlowNotFound)?;
+        let account = self
+            .store
+            .account(flow.account_id)
+            .await?
+            .ok_or(StepError::FlowNotFound)?;
         if flow.is_expired(self.now(), &self.policy) {
             self.store.delete_flow(flow_id).await?;
             return Err(StepError::FlowNotFound);
@@ -527,15 +693,40 @@ impl Engine {
         })
     }
 
-    async fn send_code(&self, flow: &mut Flow, account: &mut Account, channel: Channel, is_resend: bool) -> Result<Destination, StepError> {
-        let now = self.now();
-        if let Err(error) = flow.check_code_send(account, is_resend, now, &self.policy) {
-            self.store.save_flow(flow).await?;
-            return Err(error);
+    /// Sends a code and moves the flow to the code step.
+    async fn send_code_step(
+        &self,
+        locked: &mut LockedFlow<'_>,
+        channel: Channel,
+        is_resend: bool,
+    ) -> Result<StepResponse, StepError> {
+        let sent_to = self
+            .send_code(&mut locked.flow, &mut locked.account, channel, is_resend)
+            .await?;
+        if locked.flow.step != Step::Code {
+            locked.flow.step = Step::Code;
+            self.store.save_flow(&locked.flow).await?;
         }
+        let mut response =
+            StepResponse::new(locked.flow.journey, Some(&locked.flow.id), Some(Step::Code));
+        response.code_sent_to = Some(sent_to);
+        Ok(response)
+    }
+
+    async fn send_code(
+        &self,
+        flow: &mut Flow,
+        account: &mut Account,
+        channel: Channel,
+        is_resend: bool,
+    ) -> Result<Destination, StepError> {
+        let now = self.now();
+        flow.check_code_send(account, is_resend, now, &self.policy)?;
         let code = SecretString::from(secrets::one_time_code());
         let issued = IssuedCode {
-            digest: self.digest.digest(CODE_DOMAIN, &code_input(&flow.id, &code)),
+            digest: self
+                .digest
+                .digest(CODE_DOMAIN, &code_input(&flow.id, &code)),
             channel,
             issued_at: now,
             wrong_submissions: 0,
@@ -572,7 +763,9 @@ impl Engine {
         };
         if let Err(error) = sent {
             tracing::warn!(flow_id = %flow.id, provider = error.provider, reason = %error.reason, "code not sent");
-            return Err(StepError::ProviderUnavailable { provider: error.provider });
+            return Err(StepError::ProviderUnavailable {
+                provider: error.provider,
+            });
         }
         Ok(destination(account, channel))
     }
@@ -599,7 +792,12 @@ impl Engine {
         Ok(previous)
     }
 
-    async fn finish_with_session(&self, account: &Account, journey: Journey, now: DateTime<Utc>) -> Result<StepResponse, StepError> {
+    async fn finish_with_session(
+        &self,
+        account: &Account,
+        journey: Journey,
+        now: DateTime<Utc>,
+    ) -> Result<StepResponse, StepError> {
         let token = secrets::session_token();
         let digest = self.digest.digest(SESSION_DOMAIN, &token);
         self.store.insert_session(&digest, account.id, now).await?;
@@ -623,7 +821,7 @@ impl Engine {
     }
 
     /// Counts an identity-check attempt against every key before the check
-    /// runs, so parallel attempts cannot pass the limit; a successful check
+    /// runs, so parallel attempts cannot pass the limit. A successful check
     /// gives the attempts back with [`Engine::release_identity_attempt`].
     async fn reserve_identity_attempt(&self, keys: &[String]) -> Result<(), StepError> {
         let now = self.now();
@@ -680,11 +878,12 @@ impl Engine {
     async fn verify_decoy(&self, secret: &SecretString) {
         let hasher = Arc::clone(&self.hasher);
         let secret = secret.clone();
-        let _ = tokio::task::spawn_blocking(move || hasher.verify_decoy(secret.expose_secret())).await;
+        let _ =
+            tokio::task::spawn_blocking(move || hasher.verify_decoy(secret.expose_secret())).await;
     }
 }
 
-/// Why an enrollment batch was rejected.
+/// The reason an enrollment batch was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
     #[error("person at index {index} is invalid: {error}")]
@@ -693,7 +892,11 @@ pub enum EnrollError {
     Unavailable,
 }
 
-fn account_from_enrollment(hasher: &PasswordHasherProfile, digest: &KeyedDigest, person: Enrollment) -> Account {
+fn account_from_enrollment(
+    hasher: &PasswordHasherProfile,
+    digest: &KeyedDigest,
+    person: Enrollment,
+) -> Account {
     let mut questions = Vec::with_capacity(person.security_questions.len());
     let mut answer_hashes = Vec::with_capacity(person.security_questions.len());
     for item in &person.security_questions {

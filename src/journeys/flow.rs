@@ -25,7 +25,8 @@ pub enum Journey {
     TemporaryPasswordSignIn,
 }
 
-/// The step a flow expects next; the serialized name is the route's last segment.
+/// The step a flow expects next. Its serialized name is the route's last
+/// segment with `_` in place of `-`, as in `new_password` for `/new-password`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -77,18 +78,28 @@ pub struct Flow {
     /// Codes sent in this flow after the first, for the resend limits.
     pub resends: EventWindow,
     pub last_code_sent_at: Option<DateTime<Utc>>,
+    /// The channel of the last code sent, where a resend goes even after that
+    /// code was voided.
+    #[serde(default)]
+    pub last_code_channel: Option<Channel>,
     pub created_at: DateTime<Utc>,
     pub last_active_at: DateTime<Utc>,
 }
 
-/// What a submitted code turned out to be.
+/// The result of checking a submitted code.
 pub enum CodeCheck {
     Accepted,
     Rejected(StepError),
 }
 
 impl Flow {
-    pub fn new(id: String, account_id: AccountId, journey: Journey, step: Step, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        id: String,
+        account_id: AccountId,
+        journey: Journey,
+        step: Step,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             id,
             account_id,
@@ -97,6 +108,7 @@ impl Flow {
             code: None,
             resends: EventWindow::default(),
             last_code_sent_at: None,
+            last_code_channel: None,
             created_at: now,
             last_active_at: now,
         }
@@ -107,19 +119,32 @@ impl Flow {
     }
 
     /// Checks that the flow is alive and expects `step`, and marks it active.
-    pub fn begin_step(&mut self, step: Step, now: DateTime<Utc>, policy: &Policy) -> Result<(), StepError> {
+    pub fn begin_step(
+        &mut self,
+        step: Step,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<(), StepError> {
         if self.is_expired(now, policy) {
             return Err(StepError::FlowNotFound);
         }
         if self.step != step {
-            return Err(StepError::OutOfOrder { expected: self.step });
+            return Err(StepError::OutOfOrder {
+                expected: self.step,
+            });
         }
         self.last_active_at = now;
         Ok(())
     }
 
     /// Checks the resend and per-account message limits before a code is sent.
-    pub fn check_code_send(&mut self, account: &mut Account, is_resend: bool, now: DateTime<Utc>, policy: &Policy) -> Result<(), StepError> {
+    pub fn check_code_send(
+        &mut self,
+        account: &mut Account,
+        is_resend: bool,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<(), StepError> {
         if is_resend {
             if self.code.is_none() && self.last_code_sent_at.is_none() {
                 return Err(StepError::NoActiveCode);
@@ -133,31 +158,52 @@ impl Flow {
                     });
                 }
             }
-            if self.resends.count_recent(now, chrono::Duration::hours(1)) >= policy.resends_per_flow_per_hour {
+            if self.resends.count_recent(now, chrono::Duration::hours(1))
+                >= policy.resends_per_flow_per_hour
+            {
                 return Err(StepError::ResendLimit);
             }
         }
-        if account.code_messages.count_recent(now, chrono::Duration::hours(1)) >= policy.code_messages_per_account_per_hour {
+        if account
+            .code_messages
+            .count_recent(now, chrono::Duration::hours(1))
+            >= policy.code_messages_per_account_per_hour
+        {
             return Err(StepError::ResendLimit);
         }
         Ok(())
     }
 
     /// Records a code sent now; it voids any code outstanding in this flow.
-    pub fn record_code_sent(&mut self, account: &mut Account, code: IssuedCode, is_resend: bool, policy: &Policy) {
+    pub fn record_code_sent(
+        &mut self,
+        account: &mut Account,
+        code: IssuedCode,
+        is_resend: bool,
+        policy: &Policy,
+    ) {
         let now = code.issued_at;
         if is_resend {
             self.resends.record(now, policy.resends_per_flow_per_hour);
         }
-        account.code_messages.record(now, policy.code_messages_per_account_per_hour);
+        account
+            .code_messages
+            .record(now, policy.code_messages_per_account_per_hour);
         self.last_code_sent_at = Some(now);
+        self.last_code_channel = Some(code.channel);
         self.code = Some(code);
     }
 
     /// Applies the code rules to a submission: expiry, single use, and the
     /// wrong-submission limit. `matches` is whether the submitted code's
     /// digest equals the outstanding one. Failures count toward the lockout.
-    pub fn check_code(&mut self, account: &mut Account, matches: bool, now: DateTime<Utc>, policy: &Policy) -> CodeCheck {
+    pub fn check_code(
+        &mut self,
+        account: &mut Account,
+        matches: bool,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> CodeCheck {
         let Some(code) = self.code.as_mut() else {
             return CodeCheck::Rejected(StepError::NoActiveCode);
         };
