@@ -17,7 +17,11 @@ use crate::run::{run, RemoteTarget, RunOptions};
 use crate::stack::{Stack, StackListeners, StackOptions};
 
 #[derive(Parser)]
-#[command(name = "recoverylab", version, about = "Simulation and load-testing harness for account-recovery systems")]
+#[command(
+    name = "recoverylab",
+    version,
+    about = "Simulation and load-testing harness for account-recovery systems"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -121,9 +125,20 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_command(args: RunArgs) -> anyhow::Result<()> {
-    let remote = match (args.target, args.email_url, args.sms_url, args.postal_url, args.admin_token) {
+    let remote = match (
+        args.target,
+        args.email_url,
+        args.sms_url,
+        args.postal_url,
+        args.admin_token,
+    ) {
         (Some(service), Some(email), Some(sms), Some(postal), Some(token)) => Some(RemoteTarget {
-            targets: Targets { service, email, sms, postal },
+            targets: Targets {
+                service,
+                email,
+                sms,
+                postal,
+            },
             admin_token: SecretString::from(token),
         }),
         _ => None,
@@ -142,7 +157,11 @@ fn print_summary(result: &crate::run::RunResult) {
     let report = &result.report;
     println!(
         "{}: load ran {:.1} s, {:.1} journeys completed/s, {} people enrolled at {:.0}/s",
-        report.scenario, report.duration_s, report.throughput.journeys_completed_per_s, report.enrollment.people, report.enrollment.people_per_s
+        report.scenario,
+        report.duration_s,
+        report.throughput.journeys_completed_per_s,
+        report.enrollment.people,
+        report.enrollment.people_per_s
     );
     for (kind, journey) in &report.journeys {
         println!(
@@ -159,7 +178,12 @@ fn print_summary(result: &crate::run::RunResult) {
 
 async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
     let generated_token = args.admin_token.is_none();
-    let addresses = [args.listen, args.email_listen, args.sms_listen, args.postal_listen];
+    let addresses = [
+        args.listen,
+        args.email_listen,
+        args.sms_listen,
+        args.postal_listen,
+    ];
     let options = serve_options(args)?;
     let [service, email, sms, postal] = addresses;
     let listeners = StackListeners {
@@ -181,7 +205,9 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
     println!("stopping");
     stack.stop().await?;
     Ok(())
@@ -193,7 +219,9 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
         seconds_per_business_day: args.seconds_per_business_day,
         ..ProviderSettings::default()
     };
-    providers.validate().context("invalid --seconds-per-business-day")?;
+    providers
+        .validate()
+        .context("invalid --seconds-per-business-day")?;
     let mut options = StackOptions::new(args.database, args.hash_profile, providers);
     options.trust_forwarded_for = args.trust_forwarded_for;
     if let Some(token) = args.admin_token {
@@ -212,7 +240,9 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
 async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address)
         .await
-        .with_context(|| format!("cannot listen on {address}; choose another address or free the port"))
+        .with_context(|| {
+            format!("cannot listen on {address}; choose another address or free the port")
+        })
 }
 
 fn people_command(args: PeopleArgs) -> anyhow::Result<()> {

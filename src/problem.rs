@@ -57,7 +57,10 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).expect("a problem document serialises");
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(seconds) = self.retry_after_s {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
@@ -80,17 +83,26 @@ impl From<JsonRejection> for Problem {
             ),
             JsonRejection::JsonSyntaxError(_) => (
                 "malformed_json",
-                format!("the body is not valid JSON: {}", redact_values(&rejection.body_text())),
+                format!(
+                    "the body is not valid JSON: {}",
+                    redact_values(&rejection.body_text())
+                ),
             ),
             JsonRejection::JsonDataError(_) => (
                 "invalid_request",
-                format!("the body does not match the expected fields: {}", redact_values(&rejection.body_text())),
+                format!(
+                    "the body does not match the expected fields: {}",
+                    redact_values(&rejection.body_text())
+                ),
             ),
             _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
                 "payload_too_large",
                 "the body is larger than this endpoint accepts; send a smaller body".to_owned(),
             ),
-            _ => ("invalid_request", "the body could not be read; send a complete JSON body".to_owned()),
+            _ => (
+                "invalid_request",
+                "the body could not be read; send a complete JSON body".to_owned(),
+            ),
         };
         Problem::new(status, code, detail)
     }
@@ -110,7 +122,14 @@ impl From<QueryRejection> for Problem {
 
 /// The words serde puts before a value it quotes in an error message, as in
 /// ``invalid type: integer `900123456`, expected a string``.
-const VALUE_PREFIXES: [&str; 6] = ["boolean ", "integer ", "floating point ", "character ", "string ", "variant "];
+const VALUE_PREFIXES: [&str; 6] = [
+    "boolean ",
+    "integer ",
+    "floating point ",
+    "character ",
+    "string ",
+    "variant ",
+];
 
 /// Replaces every value quoted in a parser message with `…`, keeping quoted
 /// field names, so an error never echoes what the client sent (it may be an
@@ -123,13 +142,21 @@ pub fn redact_values(message: &str) -> String {
         let (before, after_open) = (&rest[..open], &rest[open + 1..]);
         // NOTE: serde quotes variant names in backticks without escaping, so a
         // variant name that contains a backtick is redacted only up to it.
-        let close = if quote == '"' { closing_double_quote(after_open) } else { after_open.find(quote) };
+        let close = if quote == '"' {
+            closing_double_quote(after_open)
+        } else {
+            after_open.find(quote)
+        };
         redacted.push_str(before);
         redacted.push(quote);
         let is_value = VALUE_PREFIXES.iter().any(|prefix| before.ends_with(prefix));
         match close {
             Some(close) => {
-                redacted.push_str(if is_value { "…" } else { &after_open[..close] });
+                redacted.push_str(if is_value {
+                    "…"
+                } else {
+                    &after_open[..close]
+                });
                 redacted.push(quote);
                 rest = &after_open[close + 1..];
             }
@@ -179,13 +206,20 @@ mod tests {
 
     #[test]
     fn redacts_quoted_and_backticked_values() {
-        let message = "ssn: invalid type: integer `900123456`, expected a string at line 1 column 20";
+        let message =
+            "ssn: invalid type: integer `900123456`, expected a string at line 1 column 20";
         assert_eq!(
             redact_values(message),
             "ssn: invalid type: integer `…`, expected a string at line 1 column 20"
         );
-        assert_eq!(redact_values("unknown variant `secret`, expected `email`"), "unknown variant `…`, expected `email`");
-        assert_eq!(redact_values(r#"invalid value: string "1234", expected"#), r#"invalid value: string "…", expected"#);
+        assert_eq!(
+            redact_values("unknown variant `secret`, expected `email`"),
+            "unknown variant `…`, expected `email`"
+        );
+        assert_eq!(
+            redact_values(r#"invalid value: string "1234", expected"#),
+            r#"invalid value: string "…", expected"#
+        );
         assert_eq!(redact_values("missing field `ssn`"), "missing field `ssn`");
         assert_eq!(redact_values("unterminated `9001"), "unterminated `…");
         assert_eq!(

@@ -15,8 +15,8 @@ use crate::config::{load_scenario, Scenario};
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::ProviderSettings;
 use crate::report::model::{
-    EnrollmentStats, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report, StepStats, Target, Throughput,
-    REPORT_SCHEMA_VERSION,
+    EnrollmentStats, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report,
+    StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
 use crate::report::{self, RunRecorder};
@@ -45,13 +45,18 @@ pub struct RunResult {
 /// starts; any error after that still stops the servers this run started.
 pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
     let scenario = load_scenario(&options.scenario)?;
-    let out = options.out.clone().unwrap_or_else(|| default_out_dir(&scenario));
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let out = options
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&scenario));
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
 
     match options.remote {
         Some(remote) => drive(&scenario, &out, remote.targets, &remote.admin_token, false).await,
         None => {
-            let database_dir = tempfile::tempdir().context("cannot create a folder for the service's SQLite file")?;
+            let database_dir = tempfile::tempdir()
+                .context("cannot create a folder for the service's SQLite file")?;
             let stack_options = StackOptions::new(
                 Some(database_dir.path().join("service.sqlite")),
                 scenario.hash_profile,
@@ -91,16 +96,29 @@ fn default_out_dir(scenario: &Scenario) -> PathBuf {
     let name: String = scenario
         .name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     Path::new("reports").join(format!("{name}-{stamp}"))
 }
 
-async fn drive(scenario: &Scenario, out: &Path, targets: Targets, admin_token: &SecretString, in_process: bool) -> anyhow::Result<RunResult> {
+async fn drive(
+    scenario: &Scenario,
+    out: &Path,
+    targets: Targets,
+    admin_token: &SecretString,
+    in_process: bool,
+) -> anyhow::Result<RunResult> {
     let started_at = Utc::now();
     let hash_profile = service_hash_profile(&targets.service).await?;
     tracing::info!(people = scenario.people, "enrolling the population");
-    let enrollment = load::enroll::enroll_population(&targets.service, admin_token, scenario).await?;
+    let enrollment =
+        load::enroll::enroll_population(&targets.service, admin_token, scenario).await?;
     tracing::info!(
         enrolled = enrollment.enrolled,
         already_enrolled = enrollment.already_enrolled,
@@ -122,13 +140,28 @@ async fn drive(scenario: &Scenario, out: &Path, targets: Targets, admin_token: &
     let load_elapsed = load_started.elapsed();
 
     let providers = provider_traffic(&targets).await;
-    let exhausted = shared.people_exhausted.load(std::sync::atomic::Ordering::Relaxed);
+    let exhausted = shared
+        .people_exhausted
+        .load(std::sync::atomic::Ordering::Relaxed);
     if exhausted > 0 {
-        tracing::warn!(skipped = exhausted, "journeys skipped because their kind ran out of people; raise population.people");
+        tracing::warn!(
+            skipped = exhausted,
+            "journeys skipped because their kind ran out of people; raise population.people"
+        );
     }
-    let mut report = build_report(scenario, started_at, &targets, in_process, enrollment, load_elapsed, recorder.merged(), providers);
+    let mut report = build_report(
+        scenario,
+        started_at,
+        &targets,
+        in_process,
+        enrollment,
+        load_elapsed,
+        recorder.merged(),
+        providers,
+    );
     report.hash_profile = hash_profile;
-    report::write::write_report(out, &report).with_context(|| format!("cannot write the report into {}", out.display()))?;
+    report::write::write_report(out, &report)
+        .with_context(|| format!("cannot write the report into {}", out.display()))?;
     Ok(RunResult {
         out: out.to_owned(),
         report,
@@ -166,13 +199,20 @@ async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderS
         .build()
         .expect("a client with a timeout builds");
     let mut traffic = BTreeMap::new();
-    for (name, base) in [("email", &targets.email), ("sms", &targets.sms), ("postal", &targets.postal)] {
+    for (name, base) in [
+        ("email", &targets.email),
+        ("sms", &targets.sms),
+        ("postal", &targets.postal),
+    ] {
         let stats = match client.get(format!("{base}/v1/stats")).send().await {
             Ok(response) => response.json::<ProviderStats>().await.ok(),
             Err(_) => None,
         };
         if stats.is_none() {
-            tracing::warn!(provider = name, "provider statistics unavailable; the report shows zeros");
+            tracing::warn!(
+                provider = name,
+                "provider statistics unavailable; the report shows zeros"
+            );
         }
         traffic.insert(name, stats.unwrap_or_default());
     }
@@ -206,7 +246,10 @@ fn build_report(
                 failed: record.failed.clone(),
                 abandoned: record.abandoned,
                 in_flight: record.started.saturating_sub(ended),
-                duration_ms: record.duration.as_ref().map(|histogram| Percentiles::from_histogram(histogram, 1000)),
+                duration_ms: record
+                    .duration
+                    .as_ref()
+                    .map(|histogram| Percentiles::from_histogram(histogram, 1000)),
             },
         );
     }
@@ -227,7 +270,10 @@ fn build_report(
     let providers = providers
         .into_iter()
         .map(|(name, stats)| {
-            let delivery = recorded.deliveries.get(name).map(|histogram| Percentiles::from_histogram(histogram, 1));
+            let delivery = recorded
+                .deliveries
+                .get(name)
+                .map(|histogram| Percentiles::from_histogram(histogram, 1));
             let traffic = ProviderTraffic {
                 sent: stats.sent,
                 delivered: stats.delivered,
@@ -261,7 +307,11 @@ fn build_report(
             people: enrollment.enrolled,
             already_enrolled: enrollment.already_enrolled,
             duration_s: enroll_seconds,
-            people_per_s: if enroll_seconds > 0.0 { enrollment.enrolled as f64 / enroll_seconds } else { 0.0 },
+            people_per_s: if enroll_seconds > 0.0 {
+                enrollment.enrolled as f64 / enroll_seconds
+            } else {
+                0.0
+            },
         },
         throughput: Throughput {
             journeys_completed_per_s: completed_total as f64 / duration_s.max(1e-9),

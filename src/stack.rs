@@ -27,7 +27,11 @@ pub struct StackOptions {
 
 impl StackOptions {
     /// Options with fresh random admin token and server key.
-    pub fn new(database: Option<PathBuf>, hash_profile: HashProfile, providers: ProviderSettings) -> Self {
+    pub fn new(
+        database: Option<PathBuf>,
+        hash_profile: HashProfile,
+        providers: ProviderSettings,
+    ) -> Self {
         Self {
             database,
             hash_profile,
@@ -70,7 +74,13 @@ pub struct Stack {
 impl Stack {
     /// Starts the mocks, then the service pointed at them.
     pub async fn start(options: StackOptions, listeners: StackListeners) -> anyhow::Result<Self> {
-        let providers = MockProviders::spawn_on(options.providers, listeners.email, listeners.sms, listeners.postal).await?;
+        let providers = MockProviders::spawn_on(
+            options.providers,
+            listeners.email,
+            listeners.sms,
+            listeners.postal,
+        )
+        .await?;
         let config = ServiceConfig {
             database: options.database,
             hash_profile: options.hash_profile,

@@ -32,7 +32,11 @@ struct BodyCase {
 
 impl BodyCase {
     fn json(name: impl Into<String>, value: &Value) -> Self {
-        Self::raw(name, Some("application/json"), value.to_string().into_bytes())
+        Self::raw(
+            name,
+            Some("application/json"),
+            value.to_string().into_bytes(),
+        )
     }
 
     fn raw(name: impl Into<String>, content_type: Option<&'static str>, bytes: Vec<u8>) -> Self {
@@ -54,7 +58,12 @@ impl BodyCase {
 /// scalar into a string, keeping the shape.
 fn with_wrong_types(value: &Value) -> Value {
     match value {
-        Value::Object(fields) => Value::Object(fields.iter().map(|(key, item)| (key.clone(), with_wrong_types(item))).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, item)| (key.clone(), with_wrong_types(item)))
+                .collect(),
+        ),
         Value::Array(items) => Value::Array(items.iter().map(with_wrong_types).collect()),
         Value::String(_) => json!(12345),
         Value::Number(_) | Value::Bool(_) | Value::Null => json!("12345"),
@@ -69,12 +78,29 @@ fn fields_of(sample: &Value) -> &Map<String, Value> {
 /// `sample` and whose body limit is `limit` bytes.
 fn body_cases(sample: &Value, limit: usize) -> Vec<BodyCase> {
     let fields = fields_of(sample);
-    let first_field = fields.keys().next().expect("a sample body has a field").clone();
+    let first_field = fields
+        .keys()
+        .next()
+        .expect("a sample body has a field")
+        .clone();
     let valid = sample.to_string().into_bytes();
     let mut cases = vec![
-        BodyCase::raw("malformed JSON", Some("application/json"), b"{\"a\": ".to_vec()).expecting(400),
-        BodyCase::raw("trailing garbage", Some("application/json"), [valid.as_slice(), b"}}"].concat()),
-        BodyCase::raw("single quotes", Some("application/json"), b"{'a': 'b'}".to_vec()),
+        BodyCase::raw(
+            "malformed JSON",
+            Some("application/json"),
+            b"{\"a\": ".to_vec(),
+        )
+        .expecting(400),
+        BodyCase::raw(
+            "trailing garbage",
+            Some("application/json"),
+            [valid.as_slice(), b"}}"].concat(),
+        ),
+        BodyCase::raw(
+            "single quotes",
+            Some("application/json"),
+            b"{'a': 'b'}".to_vec(),
+        ),
         BodyCase::json("missing every field", &json!({})),
         BodyCase::json("wrong types", &with_wrong_types(sample)),
         BodyCase::json("array body", &json!([sample])),
@@ -82,15 +108,45 @@ fn body_cases(sample: &Value, limit: usize) -> Vec<BodyCase> {
         BodyCase::json("number body", &json!(42)),
         BodyCase::json("null body", &Value::Null),
         BodyCase::raw("text/plain content type", Some("text/plain"), valid.clone()).expecting(415),
-        BodyCase::raw("form content type", Some("application/x-www-form-urlencoded"), b"a=b".to_vec()),
+        BodyCase::raw(
+            "form content type",
+            Some("application/x-www-form-urlencoded"),
+            b"a=b".to_vec(),
+        ),
         BodyCase::raw("no content type", None, valid.clone()).expecting(415),
         BodyCase::raw("empty body", Some("application/json"), Vec::new()).expecting(400),
-        BodyCase::raw("oversize body", Some("application/json"), oversize_body(limit)).expecting(413),
-        BodyCase::raw("invalid UTF-8 in a string", Some("application/json"), invalid_utf8_body(&first_field)).expecting(400),
-        BodyCase::raw("invalid UTF-8 outside strings", Some("application/json"), b"{\xff\xfe}".to_vec()),
-        BodyCase::raw("deeply nested arrays", Some("application/json"), nested_body("[", "]", None)),
-        BodyCase::raw("deeply nested field", Some("application/json"), nested_body("[", "]", Some(&first_field))),
-        BodyCase::raw("deeply nested objects", Some("application/json"), nested_body("{\"a\":", "}", None)),
+        BodyCase::raw(
+            "oversize body",
+            Some("application/json"),
+            oversize_body(limit),
+        )
+        .expecting(413),
+        BodyCase::raw(
+            "invalid UTF-8 in a string",
+            Some("application/json"),
+            invalid_utf8_body(&first_field),
+        )
+        .expecting(400),
+        BodyCase::raw(
+            "invalid UTF-8 outside strings",
+            Some("application/json"),
+            b"{\xff\xfe}".to_vec(),
+        ),
+        BodyCase::raw(
+            "deeply nested arrays",
+            Some("application/json"),
+            nested_body("[", "]", None),
+        ),
+        BodyCase::raw(
+            "deeply nested field",
+            Some("application/json"),
+            nested_body("[", "]", Some(&first_field)),
+        ),
+        BodyCase::raw(
+            "deeply nested objects",
+            Some("application/json"),
+            nested_body("{\"a\":", "}", None),
+        ),
     ];
     let mut unknown = fields.clone();
     unknown.insert("unexpected_field".to_owned(), json!(true));
@@ -98,10 +154,16 @@ fn body_cases(sample: &Value, limit: usize) -> Vec<BodyCase> {
     for field in fields.keys() {
         let mut missing = fields.clone();
         missing.remove(field);
-        cases.push(BodyCase::json(format!("missing {field}"), &Value::Object(missing)));
+        cases.push(BodyCase::json(
+            format!("missing {field}"),
+            &Value::Object(missing),
+        ));
         let mut null = fields.clone();
         null.insert(field.clone(), Value::Null);
-        cases.push(BodyCase::json(format!("null {field}"), &Value::Object(null)));
+        cases.push(BodyCase::json(
+            format!("null {field}"),
+            &Value::Object(null),
+        ));
     }
     cases
 }
@@ -112,13 +174,22 @@ fn oversize_body(limit: usize) -> Vec<u8> {
 }
 
 fn invalid_utf8_body(field: &str) -> Vec<u8> {
-    [format!("{{\"{field}\": \"").as_bytes(), b"\xff\xfe\xc3\x28", b"\"}"].concat()
+    [
+        format!("{{\"{field}\": \"").as_bytes(),
+        b"\xff\xfe\xc3\x28",
+        b"\"}",
+    ]
+    .concat()
 }
 
 /// Returns `open` and `close` nested [`NESTING_DEPTH`] deep, inside `field`
 /// of an object when a field is given.
 fn nested_body(open: &str, close: &str, field: Option<&str>) -> Vec<u8> {
-    let nested = format!("{}{}", open.repeat(NESTING_DEPTH), close.repeat(NESTING_DEPTH));
+    let nested = format!(
+        "{}{}",
+        open.repeat(NESTING_DEPTH),
+        close.repeat(NESTING_DEPTH)
+    );
     match field {
         Some(field) => format!("{{\"{field}\": {nested}}}").into_bytes(),
         None => nested.into_bytes(),
@@ -134,13 +205,26 @@ fn assert_client_problem(reply: &Reply, case: &str) {
         reply.status,
         reply.body
     );
-    assert_eq!(reply.content_type, "application/problem+json", "{case}: content type");
+    assert_eq!(
+        reply.content_type, "application/problem+json",
+        "{case}: content type"
+    );
     let code = reply.body.get("code").and_then(Value::as_str).unwrap_or("");
-    assert!(!code.is_empty(), "{case}: the problem has a code: {:?}", reply.body);
+    assert!(
+        !code.is_empty(),
+        "{case}: the problem has a code: {:?}",
+        reply.body
+    );
 }
 
 /// Sends `body` with `method` to `url`, with an optional bearer token.
-async fn send_body(app: &TestApp, method: Method, url: &str, body: &BodyCase, token: Option<&str>) -> Reply {
+async fn send_body(
+    app: &TestApp,
+    method: Method,
+    url: &str,
+    body: &BodyCase,
+    token: Option<&str>,
+) -> Reply {
     let mut request = app.client.request(method, url).body(body.bytes.clone());
     if let Some(content_type) = body.content_type {
         request = request.header(CONTENT_TYPE, content_type);
@@ -152,7 +236,13 @@ async fn send_body(app: &TestApp, method: Method, url: &str, body: &BodyCase, to
 }
 
 /// Sends every bad body to a JSON endpoint and checks each response.
-async fn check_json_endpoint(app: &TestApp, url: &str, sample: &Value, limit: usize, token: Option<&str>) {
+async fn check_json_endpoint(
+    app: &TestApp,
+    url: &str,
+    sample: &Value,
+    limit: usize,
+    token: Option<&str>,
+) {
     for case in body_cases(sample, limit) {
         let reply = send_body(app, Method::POST, url, &case, token).await;
         let name = format!("POST {url} with {}", case.name);
@@ -180,7 +270,10 @@ fn flow_steps_with_body() -> Vec<(&'static str, Value)> {
         ("code", json!({"code": "123456"})),
         ("answers", answers_sample()),
         ("channel", json!({"channel": "email"})),
-        ("new-password", json!({"password": "a long enough passphrase"})),
+        (
+            "new-password",
+            json!({"password": "a long enough passphrase"}),
+        ),
         ("accept-terms", json!({"terms_version": 1})),
         ("verify-address", address_sample()),
     ]
@@ -201,21 +294,44 @@ const FLOW_STEPS_WITHOUT_BODY: [&str; 5] = [
 async fn sign_in_rejects_bad_bodies() {
     let app = TestApp::spawn().await;
     let sample = json!({"username": "ann.example1", "password": "a long enough passphrase"});
-    check_json_endpoint(&app, &format!("{}/v1/sign-in", app.url), &sample, STEP_LIMIT, None).await;
+    check_json_endpoint(
+        &app,
+        &format!("{}/v1/sign-in", app.url),
+        &sample,
+        STEP_LIMIT,
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn forgot_username_rejects_bad_bodies() {
     let app = TestApp::spawn().await;
-    let sample = json!({"email": "ann@example.org", "ssn": "900-12-3456", "date_of_birth": "1980-01-31"});
-    check_json_endpoint(&app, &format!("{}/v1/forgot-username", app.url), &sample, STEP_LIMIT, None).await;
+    let sample =
+        json!({"email": "ann@example.org", "ssn": "900-12-3456", "date_of_birth": "1980-01-31"});
+    check_json_endpoint(
+        &app,
+        &format!("{}/v1/forgot-username", app.url),
+        &sample,
+        STEP_LIMIT,
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn forgot_password_rejects_bad_bodies() {
     let app = TestApp::spawn().await;
-    let sample = json!({"username": "ann.example1", "ssn": "900-12-3456", "date_of_birth": "1980-01-31"});
-    check_json_endpoint(&app, &format!("{}/v1/forgot-password", app.url), &sample, STEP_LIMIT, None).await;
+    let sample =
+        json!({"username": "ann.example1", "ssn": "900-12-3456", "date_of_birth": "1980-01-31"});
+    check_json_endpoint(
+        &app,
+        &format!("{}/v1/forgot-password", app.url),
+        &sample,
+        STEP_LIMIT,
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -263,7 +379,10 @@ async fn enrollment_rejects_bad_bodies() {
     for field in person_fields.keys() {
         let mut person = person_fields.clone();
         person.remove(field);
-        let case = BodyCase::json(format!("person without {field}"), &json!({"people": [person]}));
+        let case = BodyCase::json(
+            format!("person without {field}"),
+            &json!({"people": [person]}),
+        );
         let reply = send_body(&app, Method::POST, &url, &case, Some(ADMIN_TOKEN)).await;
         assert_client_problem(&reply, &case.name);
     }
@@ -275,9 +394,21 @@ async fn hostile_values_get_problems() {
     let app = TestApp::spawn().await;
     let long = "x".repeat(60_000);
     let cases = [
-        ("sign-in with a 60 KB username", "/v1/sign-in", json!({"username": long, "password": "a long enough passphrase"})),
-        ("sign-in with NUL characters", "/v1/sign-in", json!({"username": "\u{0}\u{0}", "password": "\u{0}"})),
-        ("sign-in with empty strings", "/v1/sign-in", json!({"username": "", "password": ""})),
+        (
+            "sign-in with a 60 KB username",
+            "/v1/sign-in",
+            json!({"username": long, "password": "a long enough passphrase"}),
+        ),
+        (
+            "sign-in with NUL characters",
+            "/v1/sign-in",
+            json!({"username": "\u{0}\u{0}", "password": "\u{0}"}),
+        ),
+        (
+            "sign-in with empty strings",
+            "/v1/sign-in",
+            json!({"username": "", "password": ""}),
+        ),
         (
             "forgot-password with a 60 KB username",
             "/v1/forgot-password",
@@ -303,11 +434,31 @@ async fn hostile_values_get_problems() {
             "/v1/forgot-username",
             json!({"email": "\u{1b}[31m@example.org", "ssn": "\u{7f}", "date_of_birth": "1980-01-31"}),
         ),
-        ("accept-terms with a negative version", "/v1/flows/{flow}/accept-terms", json!({"terms_version": -1})),
-        ("accept-terms beyond u32", "/v1/flows/{flow}/accept-terms", json!({"terms_version": 4_294_967_296_u64})),
-        ("accept-terms with a fraction", "/v1/flows/{flow}/accept-terms", json!({"terms_version": 1.5})),
-        ("channel that is not one", "/v1/flows/{flow}/channel", json!({"channel": "carrier pigeon"})),
-        ("code of 60 KB", "/v1/flows/{flow}/code", json!({"code": long})),
+        (
+            "accept-terms with a negative version",
+            "/v1/flows/{flow}/accept-terms",
+            json!({"terms_version": -1}),
+        ),
+        (
+            "accept-terms beyond u32",
+            "/v1/flows/{flow}/accept-terms",
+            json!({"terms_version": 4_294_967_296_u64}),
+        ),
+        (
+            "accept-terms with a fraction",
+            "/v1/flows/{flow}/accept-terms",
+            json!({"terms_version": 1.5}),
+        ),
+        (
+            "channel that is not one",
+            "/v1/flows/{flow}/channel",
+            json!({"channel": "carrier pigeon"}),
+        ),
+        (
+            "code of 60 KB",
+            "/v1/flows/{flow}/code",
+            json!({"code": long}),
+        ),
     ];
     for (case, path, body) in cases {
         let path = path.replace("{flow}", UNKNOWN_FLOW);
@@ -321,8 +472,17 @@ async fn garbage_forwarded_for_falls_back() {
     let app = TestApp::spawn().await;
     let body = json!({"username": "nobody", "ssn": "900-12-3456", "date_of_birth": "1980-01-31"});
     let long = "9".repeat(4_000);
-    for address in ["not an address", "", ",,,", "999.999.999.999", "::ffff:zz", long.as_str()] {
-        let reply = app.post_from("/v1/forgot-password", body.clone(), address).await;
+    for address in [
+        "not an address",
+        "",
+        ",,,",
+        "999.999.999.999",
+        "::ffff:zz",
+        long.as_str(),
+    ] {
+        let reply = app
+            .post_from("/v1/forgot-password", body.clone(), address)
+            .await;
         assert_client_problem(&reply, &format!("X-Forwarded-For {:.20}", address));
     }
 }
@@ -332,11 +492,18 @@ async fn answers_need_exactly_three() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::ForgotPassword, 2).await;
     let flow = app.forgot_password(&someone).await.assert_ok().flow_id();
-    let answers: Vec<&str> = someone.security_questions.iter().map(|item| item.answer.as_str()).collect();
+    let answers: Vec<&str> = someone
+        .security_questions
+        .iter()
+        .map(|item| item.answer.as_str())
+        .collect();
     let cases = [
         ("no answers", json!({"answers": []})),
         ("2 answers", json!({"answers": answers[..2]})),
-        ("4 answers", json!({"answers": [answers[0], answers[1], answers[2], answers[2]]})),
+        (
+            "4 answers",
+            json!({"answers": [answers[0], answers[1], answers[2], answers[2]]}),
+        ),
     ];
     for (case, body) in cases {
         let reply = app.step(&flow, "answers", body).await;
@@ -357,7 +524,10 @@ async fn unknown_flow_ids_not_found() {
     let long_hex = "a".repeat(65);
     let flow_ids = [
         ("well-formed hex", UNKNOWN_FLOW),
-        ("64 hex digits", "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+        (
+            "64 hex digits",
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ),
         ("65 hex digits", long_hex.as_str()),
         ("upper-case hex", "0123456789ABCDEF0123456789ABCDEF"),
         ("garbage", "not-a-flow"),
@@ -369,7 +539,9 @@ async fn unknown_flow_ids_not_found() {
     ];
     for (case, flow_id) in flow_ids {
         for (step, sample) in flow_steps_with_body() {
-            let reply = app.post(&format!("/v1/flows/{flow_id}/{step}"), sample).await;
+            let reply = app
+                .post(&format!("/v1/flows/{flow_id}/{step}"), sample)
+                .await;
             assert_client_problem(&reply, &format!("{step} with a {case} flow id"));
         }
         for step in FLOW_STEPS_WITHOUT_BODY {
@@ -383,11 +555,15 @@ async fn unknown_flow_ids_not_found() {
 async fn well_formed_unknown_flow_is_404() {
     let app = TestApp::spawn().await;
     for (step, sample) in flow_steps_with_body() {
-        let reply = app.post(&format!("/v1/flows/{UNKNOWN_FLOW}/{step}"), sample).await;
+        let reply = app
+            .post(&format!("/v1/flows/{UNKNOWN_FLOW}/{step}"), sample)
+            .await;
         reply.assert_problem(404, "flow_not_found");
     }
     for step in FLOW_STEPS_WITHOUT_BODY {
-        app.post_empty(&format!("/v1/flows/{UNKNOWN_FLOW}/{step}")).await.assert_problem(404, "flow_not_found");
+        app.post_empty(&format!("/v1/flows/{UNKNOWN_FLOW}/{step}"))
+            .await
+            .assert_problem(404, "flow_not_found");
     }
 }
 
@@ -400,7 +576,10 @@ async fn unknown_routes_not_found() {
         (Method::GET, "/v1"),
         (Method::POST, "/v1/flows"),
         (Method::POST, "/v1/flows/0123456789abcdef0123456789abcdef"),
-        (Method::POST, "/v1/flows/0123456789abcdef0123456789abcdef/unknown-step"),
+        (
+            Method::POST,
+            "/v1/flows/0123456789abcdef0123456789abcdef/unknown-step",
+        ),
         (Method::POST, "/v1/flows//code"),
         (Method::POST, "/v1/sign-in/extra"),
         (Method::POST, "/v2/sign-in"),
@@ -411,7 +590,9 @@ async fn unknown_routes_not_found() {
     ];
     for (method, path) in routes {
         let case = format!("{method} {path:.60}");
-        let reply = app.send(app.client.request(method, format!("{}{path}", app.url))).await;
+        let reply = app
+            .send(app.client.request(method, format!("{}{path}", app.url)))
+            .await;
         assert_eq!(reply.status.as_u16(), 404, "{case}: status");
         assert_client_problem(&reply, &case);
     }
@@ -437,7 +618,9 @@ async fn wrong_methods_not_allowed() {
     ];
     for (method, path) in routes {
         let case = format!("{method} {path}");
-        let reply = app.send(app.client.request(method, format!("{}{path}", app.url))).await;
+        let reply = app
+            .send(app.client.request(method, format!("{}{path}", app.url)))
+            .await;
         assert_eq!(reply.status.as_u16(), 405, "{case}: status");
         assert_client_problem(&reply, &case);
     }
@@ -462,7 +645,10 @@ async fn session_rejects_bad_tokens() {
     for (case, header) in headers {
         let mut request = app.client.get(&url);
         if let Some(value) = header {
-            request = request.header(AUTHORIZATION, reqwest::header::HeaderValue::from_bytes(value).expect("a header value"));
+            request = request.header(
+                AUTHORIZATION,
+                reqwest::header::HeaderValue::from_bytes(value).expect("a header value"),
+            );
         }
         let reply = app.send(request).await;
         assert_eq!(reply.status.as_u16(), 401, "{case}: status");
@@ -478,7 +664,12 @@ async fn get_endpoints_ignore_bodies() {
         let url = format!("{}{path}", app.url);
         for case in body_cases(&json!({"unexpected": "body"}), STEP_LIMIT) {
             let reply = send_body(&app, Method::GET, &url, &case, None).await;
-            assert!(reply.status.is_success(), "GET {path} with {}: {}", case.name, reply.status);
+            assert!(
+                reply.status.is_success(),
+                "GET {path} with {}: {}",
+                case.name,
+                reply.status
+            );
         }
     }
     let url = format!("{}/v1/session", app.url);
@@ -493,7 +684,8 @@ async fn get_endpoints_ignore_bodies() {
 /// Posts `body` to the enrollment endpoint with the admin token.
 async fn post_enrollment(app: &TestApp, body: &Value) -> Reply {
     let url = format!("{}/v1/admin/enrollments", app.url);
-    app.send(app.client.post(url).bearer_auth(ADMIN_TOKEN).json(body)).await
+    app.send(app.client.post(url).bearer_auth(ADMIN_TOKEN).json(body))
+        .await
 }
 
 #[tokio::test]
@@ -523,7 +715,11 @@ async fn enrollment_needs_admin_token() {
 
     // None of the rejected requests enrolled the person.
     let enrolled = app.enroll(&[&someone]).await;
-    assert_eq!(enrolled.assert_ok().body["enrolled"], 1, "the person is new");
+    assert_eq!(
+        enrolled.assert_ok().body["enrolled"],
+        1,
+        "the person is new"
+    );
 }
 
 #[tokio::test]
@@ -533,7 +729,10 @@ async fn enrollment_checks_token_before_body() {
     let someone = app.person(JourneyKind::SignIn, 4);
     // An unauthenticated caller learns nothing about the body's schema and
     // cannot make the service buffer and parse up to 4 MiB.
-    for case in body_cases(&json!({"people": [enrollment_json(&someone)]}), ENROLLMENT_LIMIT) {
+    for case in body_cases(
+        &json!({"people": [enrollment_json(&someone)]}),
+        ENROLLMENT_LIMIT,
+    ) {
         for token in [None, Some("not-the-admin-token")] {
             let reply = send_body(&app, Method::POST, &url, &case, token).await;
             let name = format!("{} with token {token:?}", case.name);
@@ -553,10 +752,22 @@ async fn enrollment_rejects_real_looking_values() {
         ("ssn", json!("900123456"), "people[0].ssn"),
         ("cell_phone", json!("2025550200"), "people[0].cell_phone"),
         ("cell_phone", json!("2028675309"), "people[0].cell_phone"),
-        ("primary_phone", json!("2025550099"), "people[0].primary_phone"),
+        (
+            "primary_phone",
+            json!("2025550099"),
+            "people[0].primary_phone",
+        ),
         ("email", json!("ann.person@gmail.com"), "people[0].email"),
-        ("email", json!("ann.person@notexample.com"), "people[0].email"),
-        ("email", json!("ann.person@example.com.evil.org"), "people[0].email"),
+        (
+            "email",
+            json!("ann.person@notexample.com"),
+            "people[0].email",
+        ),
+        (
+            "email",
+            json!("ann.person@example.com.evil.org"),
+            "people[0].email",
+        ),
         ("email", json!("ann.person@test"), "people[0].email"),
     ];
     for (index, (field, value, named)) in cases.into_iter().enumerate() {
@@ -567,7 +778,10 @@ async fn enrollment_rejects_real_looking_values() {
         assert_eq!(reply.status.as_u16(), 422, "{case}: status");
         assert_eq!(reply.code(), "invalid_field", "{case}: code");
         let detail = reply.body["detail"].as_str().unwrap_or("");
-        assert!(detail.starts_with(named), "{case}: the detail names {named}: {detail}");
+        assert!(
+            detail.starts_with(named),
+            "{case}: the detail names {named}: {detail}"
+        );
         reply.assert_echoes_none(&[value.as_str().expect("a string value")]);
     }
 }
@@ -581,12 +795,19 @@ async fn enrollment_names_later_person() {
     let reply = post_enrollment(&app, &json!({"people": [valid, invalid]})).await;
     reply.assert_problem(422, "invalid_field");
     let detail = reply.body["detail"].as_str().unwrap_or("");
-    assert!(detail.starts_with("people[1].ssn"), "the detail names the second person: {detail}");
+    assert!(
+        detail.starts_with("people[1].ssn"),
+        "the detail names the second person: {detail}"
+    );
     reply.assert_echoes_none(&["078-05-1120"]);
 
     // The batch is rejected whole: the valid person was not enrolled.
     let someone = app.person(JourneyKind::SignIn, 20);
-    assert_eq!(app.enroll(&[&someone]).await.assert_ok().body["enrolled"], 1, "the valid person is still new");
+    assert_eq!(
+        app.enroll(&[&someone]).await.assert_ok().body["enrolled"],
+        1,
+        "the valid person is still new"
+    );
 }
 
 #[tokio::test]
@@ -625,7 +846,11 @@ async fn check_provider_endpoint(app: &TestApp, url: &str, sample: &Value) {
         let reply = send_body(app, Method::POST, url, &case, None).await;
         let name = format!("POST {url} with {}", case.name);
         if case.name == "unknown field" {
-            assert!(!reply.status.is_server_error(), "{name}: got {}", reply.status);
+            assert!(
+                !reply.status.is_server_error(),
+                "{name}: got {}",
+                reply.status
+            );
             continue;
         }
         assert_client_problem(&reply, &name);
@@ -642,8 +867,19 @@ async fn email_mock_rejects_bad_input() {
     check_provider_endpoint(&app, &format!("{base}/v1/messages"), &email_sample()).await;
 
     let long = format!("{}@example.org", "a".repeat(300));
-    for address in ["not-an-address", "two@@example.org", "%FF%FE", "%20", long.as_str()] {
-        let reply = app.send(app.client.get(format!("{base}/v1/inboxes/{address}/messages"))).await;
+    for address in [
+        "not-an-address",
+        "two@@example.org",
+        "%FF%FE",
+        "%20",
+        long.as_str(),
+    ] {
+        let reply = app
+            .send(
+                app.client
+                    .get(format!("{base}/v1/inboxes/{address}/messages")),
+            )
+            .await;
         assert_client_problem(&reply, &format!("inbox {address:.30}"));
     }
 }
@@ -654,8 +890,19 @@ async fn sms_mock_rejects_bad_input() {
     let base = app.providers.sms.url();
     check_provider_endpoint(&app, &format!("{base}/v1/messages"), &sms_sample()).await;
 
-    for number in ["abc", "555-0142", "123456789012", "%FF", "%EF%BC%95%EF%BC%95%EF%BC%95"] {
-        let reply = app.send(app.client.get(format!("{base}/v1/handsets/{number}/messages"))).await;
+    for number in [
+        "abc",
+        "555-0142",
+        "123456789012",
+        "%FF",
+        "%EF%BC%95%EF%BC%95%EF%BC%95",
+    ] {
+        let reply = app
+            .send(
+                app.client
+                    .get(format!("{base}/v1/handsets/{number}/messages")),
+            )
+            .await;
         assert_client_problem(&reply, &format!("handset {number}"));
     }
 }
@@ -668,7 +915,9 @@ async fn postal_mock_rejects_bad_input() {
 
     let long_id = "l".repeat(2_000);
     for id in ["lt_0000000000000000", "unknown", "%FF", long_id.as_str()] {
-        let reply = app.send(app.client.get(format!("{base}/v1/letters/{id}"))).await;
+        let reply = app
+            .send(app.client.get(format!("{base}/v1/letters/{id}")))
+            .await;
         assert_client_problem(&reply, &format!("letter {id:.30}"));
     }
     let queries = [
@@ -681,18 +930,33 @@ async fn postal_mock_rejects_bad_input() {
         ("repeated zip", "?line1=1%20Main%20St&zip=62701&zip=62702"),
     ];
     for (case, query) in queries {
-        let reply = app.send(app.client.get(format!("{base}/v1/letterbox{query}"))).await;
+        let reply = app
+            .send(app.client.get(format!("{base}/v1/letterbox{query}")))
+            .await;
         assert_client_problem(&reply, &format!("letterbox with {case}"));
     }
     // The mock decodes the query lossily, so invalid UTF-8 names an empty letterbox.
-    let lossy = app.send(app.client.get(format!("{base}/v1/letterbox?line1=%FF&zip=62701"))).await;
-    assert!(!lossy.status.is_server_error(), "letterbox with invalid UTF-8: {}", lossy.status);
+    let lossy = app
+        .send(
+            app.client
+                .get(format!("{base}/v1/letterbox?line1=%FF&zip=62701")),
+        )
+        .await;
+    assert!(
+        !lossy.status.is_server_error(),
+        "letterbox with invalid UTF-8: {}",
+        lossy.status
+    );
 }
 
 #[tokio::test]
 async fn mocks_reject_unknown_routes_and_methods() {
     let app = TestApp::spawn().await;
-    let bases = [app.providers.email.url(), app.providers.sms.url(), app.providers.postal.url()];
+    let bases = [
+        app.providers.email.url(),
+        app.providers.sms.url(),
+        app.providers.postal.url(),
+    ];
     for base in &bases {
         let cases = [
             (Method::GET, "/", 404),
@@ -702,20 +966,37 @@ async fn mocks_reject_unknown_routes_and_methods() {
         ];
         for (method, path, status) in cases {
             let case = format!("{method} {base}{path}");
-            let reply = app.send(app.client.request(method, format!("{base}{path}"))).await;
+            let reply = app
+                .send(app.client.request(method, format!("{base}{path}")))
+                .await;
             assert_eq!(reply.status.as_u16(), status, "{case}: status");
             assert_client_problem(&reply, &case);
         }
-        let stats = app.send(app.client.get(format!("{base}/v1/stats")).body("not json")).await;
-        assert!(stats.status.is_success(), "GET {base}/v1/stats ignores a body: {}", stats.status);
+        let stats = app
+            .send(app.client.get(format!("{base}/v1/stats")).body("not json"))
+            .await;
+        assert!(
+            stats.status.is_success(),
+            "GET {base}/v1/stats ignores a body: {}",
+            stats.status
+        );
     }
     let wrong_methods = [
         (Method::GET, format!("{}/v1/messages", bases[0])),
-        (Method::PUT, format!("{}/v1/inboxes/ann@example.org/messages", bases[0])),
+        (
+            Method::PUT,
+            format!("{}/v1/inboxes/ann@example.org/messages", bases[0]),
+        ),
         (Method::GET, format!("{}/v1/messages", bases[1])),
-        (Method::POST, format!("{}/v1/handsets/2025550142/messages", bases[1])),
+        (
+            Method::POST,
+            format!("{}/v1/handsets/2025550142/messages", bases[1]),
+        ),
         (Method::GET, format!("{}/v1/letters", bases[2])),
-        (Method::DELETE, format!("{}/v1/letters/lt_0000000000000001", bases[2])),
+        (
+            Method::DELETE,
+            format!("{}/v1/letters/lt_0000000000000001", bases[2]),
+        ),
         (Method::POST, format!("{}/v1/letterbox", bases[2])),
     ];
     for (method, url) in wrong_methods {

@@ -22,14 +22,33 @@ fn smoke_run_completes_every_journey_kind() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "run failed: {stderr}");
 
-    let report: Value = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["scenario"], "smoke");
     assert_eq!(report["hash_profile"], "fast");
-    for kind in ["sign_in", "forgot_username", "forgot_password", "temp_password_postal", "temp_password_email"] {
+    for kind in [
+        "sign_in",
+        "forgot_username",
+        "forgot_password",
+        "temp_password_postal",
+        "temp_password_email",
+    ] {
         let journey = &report["journeys"][kind];
-        let count = |field: &str| journey[field].as_u64().unwrap_or_else(|| panic!("{kind}.{field} missing"));
-        let failed: u64 = journey["failed"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-        assert!(count("completed") >= 1, "{kind} completed at least once: {journey}");
+        let count = |field: &str| {
+            journey[field]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{kind}.{field} missing"))
+        };
+        let failed: u64 = journey["failed"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert!(
+            count("completed") >= 1,
+            "{kind} completed at least once: {journey}"
+        );
         assert_eq!(failed, 0, "{kind} has no failed journeys: {journey}");
         assert_eq!(
             count("started"),
@@ -38,9 +57,17 @@ fn smoke_run_completes_every_journey_kind() {
         );
     }
     for provider in ["email", "sms", "postal"] {
-        assert!(report["providers"][provider]["sent"].as_u64().unwrap() >= 1, "{provider} carried traffic");
+        assert!(
+            report["providers"][provider]["sent"].as_u64().unwrap() >= 1,
+            "{provider} carried traffic"
+        );
     }
-    assert!(report["steps"]["sign_in.code"]["latency_us"]["p99"].as_u64().unwrap() > 0);
+    assert!(
+        report["steps"]["sign_in.code"]["latency_us"]["p99"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert!(out.path().join("report.md").exists());
     assert!(out.path().join("goose.html").exists());
 }
@@ -48,28 +75,62 @@ fn smoke_run_completes_every_journey_kind() {
 #[test]
 fn broken_scenario_fails_before_any_server_starts() {
     let folder = tempfile::tempdir().unwrap();
-    let smoke = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml")).unwrap();
+    let smoke =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml"))
+            .unwrap();
     let cases = [
-        ("unknown key", smoke.replace("seed = 42", "seed = 42\nsede = 43"), "sede"),
-        ("no users", smoke.replace("users = 10", "users = 0"), "load.users"),
-        ("negative duration", smoke.replace("max_duration_s = 60", "max_duration_s = -5"), "load.max_duration_s"),
-        ("wrong type", smoke.replace("journeys_per_user = 2", "journeys_per_user = \"two\""), "journeys_per_user"),
+        (
+            "unknown key",
+            smoke.replace("seed = 42", "seed = 42\nsede = 43"),
+            "sede",
+        ),
+        (
+            "no users",
+            smoke.replace("users = 10", "users = 0"),
+            "load.users",
+        ),
+        (
+            "negative duration",
+            smoke.replace("max_duration_s = 60", "max_duration_s = -5"),
+            "load.max_duration_s",
+        ),
+        (
+            "wrong type",
+            smoke.replace("journeys_per_user = 2", "journeys_per_user = \"two\""),
+            "journeys_per_user",
+        ),
     ];
     for (case, text, key) in cases {
         let path = folder.path().join("broken.toml");
         std::fs::write(&path, text).unwrap();
-        let output = recoverylab().arg("run").arg(&path).output().expect("the binary runs");
+        let output = recoverylab()
+            .arg("run")
+            .arg(&path)
+            .output()
+            .expect("the binary runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "case {case} exits non-zero");
-        assert!(stderr.contains(key), "case {case} names the key {key}: {stderr}");
-        assert!(stderr.contains("broken.toml"), "case {case} names the file: {stderr}");
-        assert!(!stderr.contains("started"), "case {case} starts no server: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "case {case} names the key {key}: {stderr}"
+        );
+        assert!(
+            stderr.contains("broken.toml"),
+            "case {case} names the file: {stderr}"
+        );
+        assert!(
+            !stderr.contains("started"),
+            "case {case} starts no server: {stderr}"
+        );
     }
 }
 
 #[test]
 fn missing_scenario_file_names_the_path() {
-    let output = recoverylab().args(["run", "scenarios/no-such-file.toml"]).output().unwrap();
+    let output = recoverylab()
+        .args(["run", "scenarios/no-such-file.toml"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("no-such-file.toml"), "{stderr}");
@@ -78,16 +139,28 @@ fn missing_scenario_file_names_the_path() {
 #[test]
 fn people_prints_deterministic_json_lines() {
     let run = || {
-        let output = recoverylab().args(["people", "--seed", "7", "--count", "5"]).output().unwrap();
+        let output = recoverylab()
+            .args(["people", "--seed", "7", "--count", "5"])
+            .output()
+            .unwrap();
         assert!(output.status.success());
         String::from_utf8(output.stdout).unwrap()
     };
     let first = run();
     assert_eq!(first, run(), "same seed, same people");
-    let lines: Vec<Value> = first.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let lines: Vec<Value> = first
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
     assert_eq!(lines.len(), 5);
     for person in &lines {
-        assert!(person["ssn"].as_str().unwrap().starts_with('9'), "never-issued SSN area");
-        assert!(person["email"].as_str().unwrap().contains("@example."), "reserved email domain");
+        assert!(
+            person["ssn"].as_str().unwrap().starts_with('9'),
+            "never-issued SSN area"
+        );
+        assert!(
+            person["email"].as_str().unwrap().contains("@example."),
+            "reserved email domain"
+        );
     }
 }

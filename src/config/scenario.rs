@@ -183,7 +183,9 @@ impl Scenario {
 
     /// Returns the longest a postal letter can take in compressed time.
     pub fn max_postal_transit(&self) -> Duration {
-        Duration::from_secs_f64(f64::from(self.postal_transit_business_days.1) * self.seconds_per_business_day)
+        Duration::from_secs_f64(
+            f64::from(self.postal_transit_business_days.1) * self.seconds_per_business_day,
+        )
     }
 }
 
@@ -221,14 +223,22 @@ impl Checker<'_> {
 
     fn count(&self, key: &str, value: i64, min: i64, max: i64) -> Result<u64, ScenarioError> {
         if value < min || value > max {
-            return Err(self.invalid(key, format!("is {value}"), &format!("set a whole number from {min} to {max}")));
+            return Err(self.invalid(
+                key,
+                format!("is {value}"),
+                &format!("set a whole number from {min} to {max}"),
+            ));
         }
         Ok(value as u64)
     }
 
     fn seconds(&self, key: &str, value: f64, max: f64) -> Result<f64, ScenarioError> {
         if !value.is_finite() || value <= 0.0 || value > max {
-            return Err(self.invalid(key, format!("is {value}"), &format!("set a number of seconds greater than 0 and at most {max}")));
+            return Err(self.invalid(
+                key,
+                format!("is {value}"),
+                &format!("set a number of seconds greater than 0 and at most {max}"),
+            ));
         }
         Ok(value)
     }
@@ -246,15 +256,31 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     if raw.name.trim().is_empty() {
         return Err(check.invalid("name", "is empty".to_owned(), "name the scenario"));
     }
-    let hash_profile: HashProfile = raw
-        .hash_profile
-        .parse()
-        .map_err(|message: String| check.invalid("hash_profile", format!("is {:?}", raw.hash_profile), &message))?;
+    let hash_profile: HashProfile = raw.hash_profile.parse().map_err(|message: String| {
+        check.invalid(
+            "hash_profile",
+            format!("is {:?}", raw.hash_profile),
+            &message,
+        )
+    })?;
 
     let users = check.count("load.users", raw.load.users, 1, 100_000)? as usize;
-    let journeys_per_user = check.count("load.journeys_per_user", raw.load.journeys_per_user, 1, 1_000_000)? as usize;
-    let max_duration = check.seconds("load.max_duration_s", raw.load.max_duration_s, 7.0 * 86_400.0)?;
-    let users_per_second = check.seconds("load.users_per_second", raw.load.users_per_second.unwrap_or(users as f64), 1_000_000.0)?;
+    let journeys_per_user = check.count(
+        "load.journeys_per_user",
+        raw.load.journeys_per_user,
+        1,
+        1_000_000,
+    )? as usize;
+    let max_duration = check.seconds(
+        "load.max_duration_s",
+        raw.load.max_duration_s,
+        7.0 * 86_400.0,
+    )?;
+    let users_per_second = check.seconds(
+        "load.users_per_second",
+        raw.load.users_per_second.unwrap_or(users as f64),
+        1_000_000.0,
+    )?;
 
     let mix = mix_from(&check, &raw.mix)?;
     let active = mix.active_kinds().count();
@@ -281,7 +307,12 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             people
         }
     };
-    let first_index = check.count("population.first_index", raw.population.first_index.unwrap_or(0), 0, 1 << 40)?;
+    let first_index = check.count(
+        "population.first_index",
+        raw.population.first_index.unwrap_or(0),
+        0,
+        1 << 40,
+    )?;
 
     let [think_min, think_max] = raw.behaviour.think_time_ms;
     if think_min < 0 || think_max < think_min || think_max > 600_000 {
@@ -291,11 +322,19 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             "set [min, max] milliseconds with 0 <= min <= max <= 600000",
         ));
     }
-    let abandon_probability = check.probability("behaviour.abandon_probability", raw.behaviour.abandon_probability)?;
-    let typo_probability = check.probability("behaviour.typo_probability", raw.behaviour.typo_probability)?;
+    let abandon_probability = check.probability(
+        "behaviour.abandon_probability",
+        raw.behaviour.abandon_probability,
+    )?;
+    let typo_probability =
+        check.probability("behaviour.typo_probability", raw.behaviour.typo_probability)?;
     let code_wait = check.seconds("behaviour.code_wait_s", raw.behaviour.code_wait_s, 3600.0)?;
 
-    let seconds_per_business_day = check.seconds("providers.seconds_per_business_day", raw.providers.seconds_per_business_day, 86_400.0)?;
+    let seconds_per_business_day = check.seconds(
+        "providers.seconds_per_business_day",
+        raw.providers.seconds_per_business_day,
+        86_400.0,
+    )?;
     let [transit_min, transit_max] = raw.providers.postal_transit_business_days;
     if transit_min < 1 || transit_max < transit_min || transit_max > 60 {
         return Err(check.invalid(
@@ -325,7 +364,9 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         seconds_per_business_day,
         postal_transit_business_days: (transit_min as u32, transit_max as u32),
     };
-    if scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0 && scenario.max_postal_transit() >= scenario.max_duration {
+    if scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0
+        && scenario.max_postal_transit() >= scenario.max_duration
+    {
         return Err(check.invalid(
             "providers.seconds_per_business_day",
             format!(
@@ -351,7 +392,11 @@ fn mix_from(check: &Checker<'_>, raw: &RawMix) -> Result<JourneyMix, ScenarioErr
         weights[slot] = check.count(key, *value, 0, 1000)? as u32;
     }
     if weights.iter().all(|weight| *weight == 0) {
-        return Err(check.invalid("mix", "has weights that sum to zero".to_owned(), "give at least one journey kind a positive weight"));
+        return Err(check.invalid(
+            "mix",
+            "has weights that sum to zero".to_owned(),
+            "give at least one journey kind a positive weight",
+        ));
     }
     Ok(JourneyMix::new(weights))
 }
@@ -385,26 +430,79 @@ seconds_per_business_day = 0.5
     fn valid_scenario_parses() {
         let scenario = parse(VALID).expect("valid");
         assert_eq!(scenario.users, 5);
-        assert_eq!(scenario.people, 10, "minimum population covers 10 journeys of each kind's share");
+        assert_eq!(
+            scenario.people, 10,
+            "minimum population covers 10 journeys of each kind's share"
+        );
     }
 
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
-            ("unknown key", VALID.replace("seed = 1", "seed = 1\ncolour = 2"), "colour"),
-            ("wrong type", VALID.replace("users = 5", "users = \"five\""), "users"),
-            ("no users", VALID.replace("users = 5", "users = 0"), "load.users"),
-            ("negative duration", VALID.replace("max_duration_s = 30", "max_duration_s = -1"), "load.max_duration_s"),
-            ("zero weights", VALID.replace("= 1\nforgot", "= 0\nforgot").replace("forgot_username = 1", "forgot_username = 0").replace("forgot_password = 1", "forgot_password = 0").replace("postal = 1", "postal = 0").replace("email = 1", "email = 0"), "mix"),
-            ("probability", VALID.replace("[providers]", "[behaviour]\nabandon_probability = 1.5\n[providers]"), "behaviour.abandon_probability"),
-            ("hash profile", VALID.replace("seed = 1", "seed = 1\nhash_profile = \"slow\""), "hash_profile"),
-            ("letters slower than run", VALID.replace("seconds_per_business_day = 0.5", "seconds_per_business_day = 5"), "providers.seconds_per_business_day"),
-            ("too few people", VALID.replace("[load]", "[population]\npeople = 3\n[load]"), "population.people"),
+            (
+                "unknown key",
+                VALID.replace("seed = 1", "seed = 1\ncolour = 2"),
+                "colour",
+            ),
+            (
+                "wrong type",
+                VALID.replace("users = 5", "users = \"five\""),
+                "users",
+            ),
+            (
+                "no users",
+                VALID.replace("users = 5", "users = 0"),
+                "load.users",
+            ),
+            (
+                "negative duration",
+                VALID.replace("max_duration_s = 30", "max_duration_s = -1"),
+                "load.max_duration_s",
+            ),
+            (
+                "zero weights",
+                VALID
+                    .replace("= 1\nforgot", "= 0\nforgot")
+                    .replace("forgot_username = 1", "forgot_username = 0")
+                    .replace("forgot_password = 1", "forgot_password = 0")
+                    .replace("postal = 1", "postal = 0")
+                    .replace("email = 1", "email = 0"),
+                "mix",
+            ),
+            (
+                "probability",
+                VALID.replace(
+                    "[providers]",
+                    "[behaviour]\nabandon_probability = 1.5\n[providers]",
+                ),
+                "behaviour.abandon_probability",
+            ),
+            (
+                "hash profile",
+                VALID.replace("seed = 1", "seed = 1\nhash_profile = \"slow\""),
+                "hash_profile",
+            ),
+            (
+                "letters slower than run",
+                VALID.replace(
+                    "seconds_per_business_day = 0.5",
+                    "seconds_per_business_day = 5",
+                ),
+                "providers.seconds_per_business_day",
+            ),
+            (
+                "too few people",
+                VALID.replace("[load]", "[population]\npeople = 3\n[load]"),
+                "population.people",
+            ),
         ];
         for (case, text, key) in cases {
             let error = parse(&text).expect_err(case).to_string();
             assert!(error.contains(key), "case {case}: {error}");
-            assert!(error.contains("test.toml"), "case {case} names the file: {error}");
+            assert!(
+                error.contains("test.toml"),
+                "case {case} names the file: {error}"
+            );
         }
     }
 }

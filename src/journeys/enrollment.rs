@@ -76,7 +76,10 @@ impl Enrollment {
             ));
         }
         if self.date_of_birth >= today || self.date_of_birth.year() < 1900 {
-            return Err(field_error("date_of_birth", "must be a date between 1900-01-01 and yesterday"));
+            return Err(field_error(
+                "date_of_birth",
+                "must be a date between 1900-01-01 and yesterday",
+            ));
         }
         if !never_real::is_reserved_email(&self.email) || self.email.len() > 254 {
             return Err(field_error(
@@ -84,9 +87,15 @@ impl Enrollment {
                 "must be an address under example.com, example.net, example.org or a .test domain",
             ));
         }
-        for (field, phone) in [("cell_phone", &self.cell_phone), ("primary_phone", &self.primary_phone)] {
+        for (field, phone) in [
+            ("cell_phone", &self.cell_phone),
+            ("primary_phone", &self.primary_phone),
+        ] {
             if !never_real::is_fictional_phone(phone) {
-                return Err(field_error(field, "must be a ten-digit number in the fictional 555-0100 to 555-0199 block"));
+                return Err(field_error(
+                    field,
+                    "must be a ten-digit number in the fictional 555-0100 to 555-0199 block",
+                ));
             }
         }
         self.validate_address()?;
@@ -105,7 +114,10 @@ impl Enrollment {
             }
         }
         if address.state.len() != 2 || !address.state.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(field_error("mailing_address.state", "must be a two-letter state code"));
+            return Err(field_error(
+                "mailing_address.state",
+                "must be a two-letter state code",
+            ));
         }
         if address.zip.len() != 5 || !address.zip.chars().all(|c| c.is_ascii_digit()) {
             return Err(field_error("mailing_address.zip", "must be five digits"));
@@ -115,15 +127,24 @@ impl Enrollment {
 
     fn validate_questions(&self) -> Result<(), FieldError> {
         if self.security_questions.len() != SECURITY_QUESTION_COUNT {
-            return Err(field_error("security_questions", "must hold exactly three questions"));
+            return Err(field_error(
+                "security_questions",
+                "must hold exactly three questions",
+            ));
         }
         for (index, item) in self.security_questions.iter().enumerate() {
             if item.question.trim().is_empty() || item.question.len() > 200 {
-                return Err(field_error(&format!("security_questions[{index}].question"), "must have 1 to 200 characters"));
+                return Err(field_error(
+                    &format!("security_questions[{index}].question"),
+                    "must have 1 to 200 characters",
+                ));
             }
             let answer = item.answer.expose_secret();
             if answer.trim().is_empty() || answer.chars().count() > 200 {
-                return Err(field_error(&format!("security_questions[{index}].answer"), "must have 1 to 200 characters"));
+                return Err(field_error(
+                    &format!("security_questions[{index}].answer"),
+                    "must have 1 to 200 characters",
+                ));
             }
         }
         Ok(())

@@ -22,7 +22,9 @@ pub enum StepError {
     CodeExpired,
     #[error("no code is outstanding for this flow; request a new code")]
     NoActiveCode,
-    #[error("a code was sent less than {retry_after_s} seconds ago; wait before requesting another")]
+    #[error(
+        "a code was sent less than {retry_after_s} seconds ago; wait before requesting another"
+    )]
     ResendTooSoon { retry_after_s: i64 },
     #[error("the code resend limit is reached; wait an hour or start again later")]
     ResendLimit,

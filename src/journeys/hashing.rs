@@ -5,7 +5,9 @@
 //! SSN must be found by value, and a code lives ten minutes and allows three
 //! guesses, so a fast digest under a server key is enough for it.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -94,7 +96,10 @@ impl PasswordHasherProfile {
     /// Checks `secret` against a PHC string; a malformed hash never matches.
     pub fn verify(&self, secret: &str, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(parsed) => self.argon2.verify_password(secret.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => self
+                .argon2
+                .verify_password(secret.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }
@@ -131,7 +136,8 @@ impl KeyedDigest {
     }
 
     fn mac(&self, domain: &str, value: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
         mac.update(domain.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
@@ -163,7 +169,10 @@ mod tests {
 
     fn hash_for(hasher: &PasswordHasherProfile, secret: &str) -> String {
         let hash = hasher.hash(secret);
-        assert!(hash.starts_with("$argon2id$"), "PHC string names the algorithm");
+        assert!(
+            hash.starts_with("$argon2id$"),
+            "PHC string names the algorithm"
+        );
         hash
     }
 }

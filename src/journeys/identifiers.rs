@@ -44,8 +44,16 @@ mod tests {
     #[test]
     fn canonical_folds_case_width_and_spaces() {
         assert_eq!(canonical("  Jane.Doe@Example.ORG "), "jane.doe@example.org");
-        assert_eq!(canonical("ＪＡＮＥ"), "jane", "fullwidth letters fold under NFKC");
-        assert_eq!(canonical("STRASSE"), canonical("straße"), "full case folding");
+        assert_eq!(
+            canonical("ＪＡＮＥ"),
+            "jane",
+            "fullwidth letters fold under NFKC"
+        );
+        assert_eq!(
+            canonical("STRASSE"),
+            canonical("straße"),
+            "full case folding"
+        );
     }
 
     #[test]

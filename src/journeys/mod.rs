@@ -5,6 +5,7 @@
 pub mod account;
 pub mod clock;
 pub mod engine;
+pub mod enrollment;
 pub mod error;
 pub mod flow;
 pub mod hashing;
@@ -15,7 +16,6 @@ pub mod notifier;
 pub mod password_policy;
 pub mod policy;
 pub mod response;
-pub mod enrollment;
 pub mod secrets;
 pub mod window;
 

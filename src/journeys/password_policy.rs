@@ -85,13 +85,29 @@ mod tests {
             ("long", &"x".repeat(129), Err(PasswordRejection::TooLong)),
             ("exactly twelve", "twelve chars", Ok(())),
             ("exactly 128", &"y".repeat(128), Ok(())),
-            ("unicode counts characters", "ééééééééééé", Err(PasswordRejection::TooShort)),
-            ("username inside", "my-Jane_Doe77-pass", Err(PasswordRejection::ContainsUsername)),
-            ("common, any case", "PassWord1234", Err(PasswordRejection::Common)),
+            (
+                "unicode counts characters",
+                "ééééééééééé",
+                Err(PasswordRejection::TooShort),
+            ),
+            (
+                "username inside",
+                "my-Jane_Doe77-pass",
+                Err(PasswordRejection::ContainsUsername),
+            ),
+            (
+                "common, any case",
+                "PassWord1234",
+                Err(PasswordRejection::Common),
+            ),
             ("passphrase", "purple tractor sings at dawn", Ok(())),
         ];
         for (case, candidate, expected) in cases {
-            assert_eq!(check_new_password(candidate, "jane_doe77"), expected, "case: {case}");
+            assert_eq!(
+                check_new_password(candidate, "jane_doe77"),
+                expected,
+                "case: {case}"
+            );
         }
     }
 }

@@ -5,11 +5,14 @@ use rand::rngs::OsRng;
 use rand::TryRngCore;
 
 /// Characters of temporary passwords: no `0 O o 1 l I i` or other look-alikes.
-const TEMPORARY_PASSWORD_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz";
+const TEMPORARY_PASSWORD_ALPHABET: &[u8] =
+    b"23456789ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz";
 pub const TEMPORARY_PASSWORD_LENGTH: usize = 12;
 
 fn random_u32() -> u32 {
-    OsRng.try_next_u32().expect("the operating system's random source is available")
+    OsRng
+        .try_next_u32()
+        .expect("the operating system's random source is available")
 }
 
 /// Returns a uniform random number below `bound` without modulo bias.
@@ -74,7 +77,11 @@ mod tests {
         for _ in 0..100 {
             let password = temporary_password();
             assert_eq!(password.chars().count(), TEMPORARY_PASSWORD_LENGTH);
-            assert!(!password.contains(['0', 'O', 'o', '1', 'l', 'I', 'i']), "{}", password.len());
+            assert!(
+                !password.contains(['0', 'O', 'o', '1', 'l', 'I', 'i']),
+                "{}",
+                password.len()
+            );
         }
     }
 }

@@ -54,8 +54,14 @@ mod tests {
         let mut window = EventWindow::default();
         window.record(start, 10);
         window.record(start + Duration::minutes(10), 10);
-        assert_eq!(window.count_recent(start + Duration::minutes(14), Duration::minutes(15)), 2);
-        assert_eq!(window.count_recent(start + Duration::minutes(16), Duration::minutes(15)), 1);
+        assert_eq!(
+            window.count_recent(start + Duration::minutes(14), Duration::minutes(15)),
+            2
+        );
+        assert_eq!(
+            window.count_recent(start + Duration::minutes(16), Duration::minutes(15)),
+            1
+        );
     }
 
     #[test]
@@ -65,6 +71,9 @@ mod tests {
         for second in 0..20 {
             window.record(start + Duration::seconds(second), 5);
         }
-        assert_eq!(window.count_recent(start + Duration::seconds(20), Duration::hours(1)), 5);
+        assert_eq!(
+            window.count_recent(start + Duration::seconds(20), Duration::hours(1)),
+            5
+        );
     }
 }

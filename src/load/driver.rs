@@ -64,7 +64,12 @@ impl<'a> Driver<'a> {
 
     /// Sends one step to the service and records its latency under `step`.
     /// Returns the JSON body of a 2xx response, or the problem code otherwise.
-    pub async fn step(&mut self, step: &'static str, path: &str, body: Option<Value>) -> Result<Value, Rejected> {
+    pub async fn step(
+        &mut self,
+        step: &'static str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Rejected> {
         let builder = self
             .user
             .get_request_builder(&GooseMethod::Post, path)
@@ -128,7 +133,9 @@ fn transport(code: &str) -> Rejected {
     }
 }
 
-async fn read_answer(response: Result<reqwest::Response, reqwest::Error>) -> Result<Value, Rejected> {
+async fn read_answer(
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<Value, Rejected> {
     let response = match response {
         Ok(response) => response,
         Err(error) if error.is_timeout() => return Err(transport("timeout")),

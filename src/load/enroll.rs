@@ -40,7 +40,11 @@ pub fn enrollment_json(person: &Person) -> Value {
 }
 
 /// Enrolls people `first_index .. first_index + people` of the scenario.
-pub async fn enroll_population(service_url: &str, admin_token: &SecretString, scenario: &Scenario) -> anyhow::Result<EnrollmentResult> {
+pub async fn enroll_population(
+    service_url: &str,
+    admin_token: &SecretString,
+    scenario: &Scenario,
+) -> anyhow::Result<EnrollmentResult> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
@@ -58,7 +62,13 @@ pub async fn enroll_population(service_url: &str, admin_token: &SecretString, sc
         while next < scenario.people && in_flight.len() < BATCHES_IN_FLIGHT {
             let end = (next + BATCH_SIZE).min(scenario.people);
             let people: Vec<Value> = (next..end)
-                .map(|offset| enrollment_json(&person(scenario.seed, scenario.first_index + offset, &scenario.mix)))
+                .map(|offset| {
+                    enrollment_json(&person(
+                        scenario.seed,
+                        scenario.first_index + offset,
+                        &scenario.mix,
+                    ))
+                })
                 .collect();
             let request = client
                 .post(&url)
@@ -77,7 +87,10 @@ pub async fn enroll_population(service_url: &str, admin_token: &SecretString, sc
     Ok(result)
 }
 
-async fn send_batch(request: reqwest::RequestBuilder, first: u64) -> anyhow::Result<EnrollmentResponse> {
+async fn send_batch(
+    request: reqwest::RequestBuilder,
+    first: u64,
+) -> anyhow::Result<EnrollmentResponse> {
     let response = request
         .send()
         .await
@@ -87,8 +100,7 @@ async fn send_batch(request: reqwest::RequestBuilder, first: u64) -> anyhow::Res
         let body = response.text().await.unwrap_or_default();
         bail!("the service rejected the enrollment batch from offset {first} with HTTP {status}: {body}");
     }
-    response
-        .json()
-        .await
-        .with_context(|| format!("the enrollment answer for offset {first} is not an enrollment summary"))
+    response.json().await.with_context(|| {
+        format!("the enrollment answer for offset {first} is not an enrollment summary")
+    })
 }

@@ -43,16 +43,26 @@ const MAX_POLL: Duration = Duration::from_millis(250);
 
 impl Driver<'_> {
     /// Waits for a message sent at or after `since` and returns its text.
-    pub async fn wait_for_message(&mut self, mailbox: Mailbox, since: DateTime<Utc>) -> Result<String, Stop> {
+    pub async fn wait_for_message(
+        &mut self,
+        mailbox: Mailbox,
+        since: DateTime<Utc>,
+    ) -> Result<String, Stop> {
         let (provider, url, name) = match &mailbox {
             Mailbox::Email { .. } => (
                 "email",
-                format!("{}/v1/inboxes/{}/messages", self.shared.targets.email, self.person.email),
+                format!(
+                    "{}/v1/inboxes/{}/messages",
+                    self.shared.targets.email, self.person.email
+                ),
                 "inbox.email",
             ),
             Mailbox::Sms => (
                 "sms",
-                format!("{}/v1/handsets/{}/messages", self.shared.targets.sms, self.person.cell_phone),
+                format!(
+                    "{}/v1/handsets/{}/messages",
+                    self.shared.targets.sms, self.person.cell_phone
+                ),
                 "inbox.sms",
             ),
         };
@@ -66,14 +76,18 @@ impl Driver<'_> {
         loop {
             let inbox: Option<Inbox> = self.fetch_json(&url, name, &[]).await;
             let found = inbox.and_then(|inbox| {
-                inbox
-                    .messages
-                    .into_iter()
-                    .rev()
-                    .find(|message| message.received_at >= since && (wanted_subject.is_none() || message.subject.as_deref() == wanted_subject))
+                inbox.messages.into_iter().rev().find(|message| {
+                    message.received_at >= since
+                        && (wanted_subject.is_none()
+                            || message.subject.as_deref() == wanted_subject)
+                })
             });
             if let Some(message) = found {
-                self.shared.recorder.record_delivery(self.user_index(), provider, started.elapsed());
+                self.shared.recorder.record_delivery(
+                    self.user_index(),
+                    provider,
+                    started.elapsed(),
+                );
                 return Ok(message.text);
             }
             pause = self.pause_before_poll(pause, give_up, provider).await?;
@@ -84,23 +98,39 @@ impl Driver<'_> {
     pub async fn wait_for_letter(&mut self) -> Result<String, Stop> {
         let address = &self.person.mailing_address;
         let url = format!("{}/v1/letterbox", self.shared.targets.postal);
-        let query = [("line1", address.line1.clone()), ("zip", address.zip.clone())];
+        let query = [
+            ("line1", address.line1.clone()),
+            ("zip", address.zip.clone()),
+        ];
         let scenario = &self.shared.scenario;
         let started = Instant::now();
         // The maximum transit, plus the code wait as slack for a busy machine.
         let give_up = started + scenario.max_postal_transit() + scenario.code_wait;
-        let poll = Duration::from_secs_f64((scenario.seconds_per_business_day / 4.0).clamp(0.02, 1.0));
+        let poll =
+            Duration::from_secs_f64((scenario.seconds_per_business_day / 4.0).clamp(0.02, 1.0));
         loop {
-            let letterbox: Option<Letterbox> = self.fetch_json(&url, "letterbox.postal", &query).await;
-            if let Some(letter) = letterbox.and_then(|letterbox| letterbox.letters.into_iter().last()) {
-                self.shared.recorder.record_delivery(self.user_index(), "postal", started.elapsed());
+            let letterbox: Option<Letterbox> =
+                self.fetch_json(&url, "letterbox.postal", &query).await;
+            if let Some(letter) =
+                letterbox.and_then(|letterbox| letterbox.letters.into_iter().last())
+            {
+                self.shared.recorder.record_delivery(
+                    self.user_index(),
+                    "postal",
+                    started.elapsed(),
+                );
                 return Ok(letter.text);
             }
             self.pause_before_poll(poll, give_up, "postal").await?;
         }
     }
 
-    async fn pause_before_poll(&mut self, pause: Duration, give_up: Instant, provider: &str) -> Result<Duration, Stop> {
+    async fn pause_before_poll(
+        &mut self,
+        pause: Duration,
+        give_up: Instant,
+        provider: &str,
+    ) -> Result<Duration, Stop> {
         let Some(run_left) = super::remaining(self.shared.deadline) else {
             return Err(Stop::Interrupted);
         };
@@ -111,8 +141,17 @@ impl Driver<'_> {
         Ok((pause * 2).min(MAX_POLL))
     }
 
-    async fn fetch_json<T: serde::de::DeserializeOwned>(&mut self, url: &str, name: &str, query: &[(&str, String)]) -> Option<T> {
-        let builder = self.user.get_request_builder(&GooseMethod::Get, url).ok()?.query(query);
+    async fn fetch_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        url: &str,
+        name: &str,
+        query: &[(&str, String)],
+    ) -> Option<T> {
+        let builder = self
+            .user
+            .get_request_builder(&GooseMethod::Get, url)
+            .ok()?
+            .query(query);
         let request = GooseRequest::builder()
             .method(GooseMethod::Get)
             .path(url)
@@ -138,7 +177,10 @@ pub fn code_in(text: &str) -> Option<String> {
 /// Returns the temporary password in a message or letter.
 pub fn temporary_password_in(text: &str) -> Option<String> {
     let start = text.find("password is ")? + "password is ".len();
-    let password: String = text[start..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let password: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
     (password.len() == crate::journeys::secrets::TEMPORARY_PASSWORD_LENGTH).then_some(password)
 }
 
@@ -148,8 +190,14 @@ mod tests {
 
     #[test]
     fn finds_code_and_temporary_password() {
-        assert_eq!(code_in("Your security code is 012345. It expires").as_deref(), Some("012345"));
+        assert_eq!(
+            code_in("Your security code is 012345. It expires").as_deref(),
+            Some("012345")
+        );
         assert_eq!(code_in("no code here"), None);
-        assert_eq!(temporary_password_in("Your temporary password is AbCdEfGh2345. Sign in").as_deref(), Some("AbCdEfGh2345"));
+        assert_eq!(
+            temporary_password_in("Your temporary password is AbCdEfGh2345. Sign in").as_deref(),
+            Some("AbCdEfGh2345")
+        );
     }
 }

@@ -54,12 +54,18 @@ const EMAIL_STEPS: RecoverySteps = RecoverySteps {
 /// records its outcome. A journey cut short by the run's deadline stays in
 /// flight. Goose records every journey as a successful transaction because
 /// the recorder counts outcomes; goose's own report still lists each failed request.
-pub async fn run_one(user: &mut GooseUser, shared: &LoadShared, kind: JourneyKind) -> TransactionResult {
+pub async fn run_one(
+    user: &mut GooseUser,
+    shared: &LoadShared,
+    kind: JourneyKind,
+) -> TransactionResult {
     if super::remaining(shared.deadline).is_none() {
         return Ok(());
     }
     let Some(person) = shared.next_person(kind) else {
-        shared.people_exhausted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .people_exhausted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok(());
     };
     let mut driver = Driver::new(user, shared, person);
@@ -79,7 +85,9 @@ pub async fn run_one(user: &mut GooseUser, shared: &LoadShared, kind: JourneyKin
         Err(Stop::Abandoned) => Outcome::Abandoned,
         Err(Stop::Interrupted) => return Ok(()),
     };
-    shared.recorder.journey_ended(user_index, kind, &outcome, started.elapsed());
+    shared
+        .recorder
+        .journey_ended(user_index, kind, &outcome, started.elapsed());
     Ok(())
 }
 
@@ -87,7 +95,9 @@ pub async fn run_one(user: &mut GooseUser, shared: &LoadShared, kind: JourneyKin
 async fn sign_in(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let since = Utc::now();
     let body = json!({"username": driver.person.username, "password": driver.person.password});
-    let answer = driver.step("sign_in.password", "/v1/sign-in", Some(body)).await?;
+    let answer = driver
+        .step("sign_in.password", "/v1/sign-in", Some(body))
+        .await?;
     let flow = flow_id(&answer)?;
     let mailbox = second_factor_mailbox(driver.person.second_factor);
     let session = enter_code(driver, &flow, mailbox, since, "sign_in.code").await?;
@@ -97,9 +107,16 @@ async fn sign_in(driver: &mut Driver<'_>) -> Result<(), Stop> {
 /// J2: email, SSN and date of birth give back the username.
 async fn forgot_username(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let person = &driver.person;
-    let body = json!({"email": person.email, "ssn": person.ssn, "date_of_birth": person.date_of_birth});
+    let body =
+        json!({"email": person.email, "ssn": person.ssn, "date_of_birth": person.date_of_birth});
     let expected = person.username.clone();
-    let answer = driver.step("forgot_username.identity", "/v1/forgot-username", Some(body)).await?;
+    let answer = driver
+        .step(
+            "forgot_username.identity",
+            "/v1/forgot-username",
+            Some(body),
+        )
+        .await?;
     if answer.get("username").and_then(Value::as_str) != Some(expected.as_str()) {
         return Err(Stop::Failed("wrong_username_returned".to_owned()));
     }
@@ -116,18 +133,39 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
         .security_questions
         .iter()
         .enumerate()
-        .map(|(i, item)| if i == 0 { format!("  {}  ", item.answer.to_uppercase()) } else { item.answer.clone() })
+        .map(|(i, item)| {
+            if i == 0 {
+                format!("  {}  ", item.answer.to_uppercase())
+            } else {
+                item.answer.clone()
+            }
+        })
         .collect();
     driver
-        .step("forgot_password.answers", &format!("/v1/flows/{flow}/answers"), Some(json!({"answers": answers})))
+        .step(
+            "forgot_password.answers",
+            &format!("/v1/flows/{flow}/answers"),
+            Some(json!({"answers": answers})),
+        )
         .await?;
     driver.think().await?;
     let channel = driver.person.second_factor;
     let since = Utc::now();
     driver
-        .step("forgot_password.channel", &format!("/v1/flows/{flow}/channel"), Some(json!({"channel": channel})))
+        .step(
+            "forgot_password.channel",
+            &format!("/v1/flows/{flow}/channel"),
+            Some(json!({"channel": channel})),
+        )
         .await?;
-    enter_code(driver, &flow, second_factor_mailbox(channel), since, FORGOT_PASSWORD_STEPS.code).await?;
+    enter_code(
+        driver,
+        &flow,
+        second_factor_mailbox(channel),
+        since,
+        FORGOT_PASSWORD_STEPS.code,
+    )
+    .await?;
     finish_with_new_password(driver, &flow, &FORGOT_PASSWORD_STEPS).await
 }
 
@@ -135,62 +173,123 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
 async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let flow = start_forgot_password(driver, "temp_password_postal.identity").await?;
     driver
-        .step("temp_password_postal.cannot_remember", &format!("/v1/flows/{flow}/cannot-remember-answers"), None)
+        .step(
+            "temp_password_postal.cannot_remember",
+            &format!("/v1/flows/{flow}/cannot-remember-answers"),
+            None,
+        )
         .await?;
     driver
-        .step("temp_password_postal.accept_terms", &format!("/v1/flows/{flow}/accept-terms"), Some(json!({"terms_version": TERMS_VERSION})))
+        .step(
+            "temp_password_postal.accept_terms",
+            &format!("/v1/flows/{flow}/accept-terms"),
+            Some(json!({"terms_version": TERMS_VERSION})),
+        )
         .await?;
     driver.think().await?;
     let body = json!({"mailing_address": driver.person.mailing_address, "primary_phone": driver.person.primary_phone});
     driver
-        .step("temp_password_postal.verify_address", &format!("/v1/flows/{flow}/verify-address"), Some(body))
+        .step(
+            "temp_password_postal.verify_address",
+            &format!("/v1/flows/{flow}/verify-address"),
+            Some(body),
+        )
         .await?;
     driver
-        .step("temp_password_postal.mail", &format!("/v1/flows/{flow}/mail-temporary-password"), None)
+        .step(
+            "temp_password_postal.mail",
+            &format!("/v1/flows/{flow}/mail-temporary-password"),
+            None,
+        )
         .await?;
     let letter = driver.wait_for_letter().await?;
-    let temporary = temporary_password_in(&letter).ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
-    sign_in_with_temporary_password(driver, &temporary, &POSTAL_STEPS, Mailbox::Email { subject: "Your security code" }).await
+    let temporary = temporary_password_in(&letter)
+        .ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
+    sign_in_with_temporary_password(
+        driver,
+        &temporary,
+        &POSTAL_STEPS,
+        Mailbox::Email {
+            subject: "Your security code",
+        },
+    )
+    .await
 }
 
 /// J4s: the temporary password by email, then sign-in with it and an SMS code.
 async fn temp_password_email(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let flow = start_forgot_password(driver, "temp_password_email.identity").await?;
     driver
-        .step("temp_password_email.cannot_remember", &format!("/v1/flows/{flow}/cannot-remember-answers"), None)
+        .step(
+            "temp_password_email.cannot_remember",
+            &format!("/v1/flows/{flow}/cannot-remember-answers"),
+            None,
+        )
         .await?;
     let since = Utc::now();
     driver
-        .step("temp_password_email.send", &format!("/v1/flows/{flow}/email-temporary-password"), None)
+        .step(
+            "temp_password_email.send",
+            &format!("/v1/flows/{flow}/email-temporary-password"),
+            None,
+        )
         .await?;
     let message = driver
-        .wait_for_message(Mailbox::Email { subject: "Your temporary password" }, since)
+        .wait_for_message(
+            Mailbox::Email {
+                subject: "Your temporary password",
+            },
+            since,
+        )
         .await?;
-    let temporary = temporary_password_in(&message).ok_or_else(|| Stop::Failed("email_without_password".to_owned()))?;
+    let temporary = temporary_password_in(&message)
+        .ok_or_else(|| Stop::Failed("email_without_password".to_owned()))?;
     sign_in_with_temporary_password(driver, &temporary, &EMAIL_STEPS, Mailbox::Sms).await
 }
 
-async fn start_forgot_password(driver: &mut Driver<'_>, step: &'static str) -> Result<String, Stop> {
+async fn start_forgot_password(
+    driver: &mut Driver<'_>,
+    step: &'static str,
+) -> Result<String, Stop> {
     let person = &driver.person;
     let body = json!({"username": person.username, "ssn": person.ssn, "date_of_birth": person.date_of_birth});
     let answer = driver.step(step, "/v1/forgot-password", Some(body)).await?;
     flow_id(&answer)
 }
 
-async fn sign_in_with_temporary_password(driver: &mut Driver<'_>, temporary: &str, steps: &RecoverySteps, code_mailbox: Mailbox) -> Result<(), Stop> {
+async fn sign_in_with_temporary_password(
+    driver: &mut Driver<'_>,
+    temporary: &str,
+    steps: &RecoverySteps,
+    code_mailbox: Mailbox,
+) -> Result<(), Stop> {
     driver.think().await?;
     let body = json!({"username": driver.person.username, "password": temporary});
-    let answer = driver.step(steps.sign_in, "/v1/sign-in", Some(body)).await?;
+    let answer = driver
+        .step(steps.sign_in, "/v1/sign-in", Some(body))
+        .await?;
     let flow = flow_id(&answer)?;
     let since = Utc::now();
-    driver.step(steps.confirm_contact, &format!("/v1/flows/{flow}/confirm-contact"), None).await?;
+    driver
+        .step(
+            steps.confirm_contact,
+            &format!("/v1/flows/{flow}/confirm-contact"),
+            None,
+        )
+        .await?;
     enter_code(driver, &flow, code_mailbox, since, steps.code).await?;
     finish_with_new_password(driver, &flow, steps).await
 }
 
 /// Reads the newest code and submits it, first mistyped if the person makes
 /// a typo. Returns the service's response to the correct code.
-async fn enter_code(driver: &mut Driver<'_>, flow: &str, mailbox: Mailbox, since: chrono::DateTime<Utc>, step: &'static str) -> Result<Value, Stop> {
+async fn enter_code(
+    driver: &mut Driver<'_>,
+    flow: &str,
+    mailbox: Mailbox,
+    since: chrono::DateTime<Utc>,
+    step: &'static str,
+) -> Result<Value, Stop> {
     let message = driver.wait_for_message(mailbox, since).await?;
     let code = code_in(&message).ok_or_else(|| Stop::Failed("message_without_code".to_owned()))?;
     driver.think().await?;
@@ -203,22 +302,40 @@ async fn enter_code(driver: &mut Driver<'_>, flow: &str, mailbox: Mailbox, since
             Ok(_) => return Err(Stop::Failed("mistyped_code_accepted".to_owned())),
         }
     }
-    Ok(driver.step(step, &path, Some(json!({"code": code}))).await?)
+    Ok(driver
+        .step(step, &path, Some(json!({"code": code})))
+        .await?)
 }
 
-async fn finish_with_new_password(driver: &mut Driver<'_>, flow: &str, steps: &RecoverySteps) -> Result<(), Stop> {
+async fn finish_with_new_password(
+    driver: &mut Driver<'_>,
+    flow: &str,
+    steps: &RecoverySteps,
+) -> Result<(), Stop> {
     driver.think().await?;
     let body = json!({"password": driver.person.new_password});
-    driver.step(steps.new_password, &format!("/v1/flows/{flow}/new-password"), Some(body)).await?;
+    driver
+        .step(
+            steps.new_password,
+            &format!("/v1/flows/{flow}/new-password"),
+            Some(body),
+        )
+        .await?;
     let answer = driver
-        .step(steps.accept_terms, &format!("/v1/flows/{flow}/accept-terms"), Some(json!({"terms_version": TERMS_VERSION})))
+        .step(
+            steps.accept_terms,
+            &format!("/v1/flows/{flow}/accept-terms"),
+            Some(json!({"terms_version": TERMS_VERSION})),
+        )
         .await?;
     expect_session(&answer)
 }
 
 fn second_factor_mailbox(factor: SecondFactor) -> Mailbox {
     match factor {
-        SecondFactor::Email => Mailbox::Email { subject: "Your security code" },
+        SecondFactor::Email => Mailbox::Email {
+            subject: "Your security code",
+        },
         SecondFactor::Sms => Mailbox::Sms,
     }
 }
@@ -242,7 +359,11 @@ fn expect_session(answer: &Value) -> Result<(), Stop> {
 fn mistype(code: &str) -> String {
     let mut digits: Vec<char> = code.chars().collect();
     if let Some(last) = digits.last_mut() {
-        *last = if *last == '9' { '0' } else { char::from(*last as u8 + 1) };
+        *last = if *last == '9' {
+            '0'
+        } else {
+            char::from(*last as u8 + 1)
+        };
     }
     digits.into_iter().collect()
 }

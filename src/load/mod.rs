@@ -42,7 +42,12 @@ pub struct LoadShared {
 }
 
 impl LoadShared {
-    pub fn new(scenario: Scenario, targets: Targets, recorder: Arc<RunRecorder>, deadline: Instant) -> Self {
+    pub fn new(
+        scenario: Scenario,
+        targets: Targets,
+        recorder: Arc<RunRecorder>,
+        deadline: Instant,
+    ) -> Self {
         Self {
             scenario,
             targets,
@@ -62,13 +67,20 @@ impl LoadShared {
         if offset >= scenario.people {
             return None;
         }
-        Some(crate::people::person(scenario.seed, scenario.first_index + offset, &scenario.mix))
+        Some(crate::people::person(
+            scenario.seed,
+            scenario.first_index + offset,
+            &scenario.mix,
+        ))
     }
 }
 
 /// Runs goose with one scenario per journey kind, weighted as in the scenario
 /// file, until every user has run its journeys or the deadline passes.
-pub async fn run_load(shared: Arc<LoadShared>, goose_report: &Path) -> anyhow::Result<goose::metrics::GooseMetrics> {
+pub async fn run_load(
+    shared: Arc<LoadShared>,
+    goose_report: &Path,
+) -> anyhow::Result<goose::metrics::GooseMetrics> {
     let scenario = &shared.scenario;
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?;
     for kind in scenario.mix.active_kinds() {
@@ -86,9 +98,15 @@ pub async fn run_load(shared: Arc<LoadShared>, goose_report: &Path) -> anyhow::R
     let metrics = attack
         .set_default(GooseDefault::Host, shared.targets.service.as_str())?
         .set_default(GooseDefault::Users, scenario.users)?
-        .set_default(GooseDefault::IncreaseRate, format!("{}", scenario.users_per_second).as_str())?
+        .set_default(
+            GooseDefault::IncreaseRate,
+            format!("{}", scenario.users_per_second).as_str(),
+        )?
         .set_default(GooseDefault::Iterations, scenario.journeys_per_user)?
-        .set_default(GooseDefault::ReportFile, goose_report.to_string_lossy().as_ref())?
+        .set_default(
+            GooseDefault::ReportFile,
+            goose_report.to_string_lossy().as_ref(),
+        )?
         .set_default(GooseDefault::NoTelnet, true)?
         .set_default(GooseDefault::Quiet, 1)?
         .set_default(GooseDefault::NoPrintMetrics, true)?
@@ -101,5 +119,7 @@ pub async fn run_load(shared: Arc<LoadShared>, goose_report: &Path) -> anyhow::R
 
 /// Returns how long is left before `deadline`, or `None` once it has passed.
 pub fn remaining(deadline: Instant) -> Option<Duration> {
-    deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|left| !left.is_zero())
 }

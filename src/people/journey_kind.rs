@@ -66,12 +66,18 @@ impl JourneyMix {
             for (kind, weight) in weights.iter().enumerate() {
                 current[kind] += i64::from(*weight);
             }
-            let chosen = (0..5).max_by_key(|&kind| (current[kind], std::cmp::Reverse(kind))).expect("five kinds");
+            let chosen = (0..5)
+                .max_by_key(|&kind| (current[kind], std::cmp::Reverse(kind)))
+                .expect("five kinds");
             current[chosen] -= i64::from(total);
             cycle.push(JourneyKind::ALL[chosen]);
             positions[chosen].push(position);
         }
-        Self { weights, cycle, positions }
+        Self {
+            weights,
+            cycle,
+            positions,
+        }
     }
 
     pub fn weight(&self, kind: JourneyKind) -> u32 {
@@ -80,7 +86,9 @@ impl JourneyMix {
 
     /// Returns the kinds with a positive weight.
     pub fn active_kinds(&self) -> impl Iterator<Item = JourneyKind> + '_ {
-        JourneyKind::ALL.into_iter().filter(|kind| self.weight(*kind) > 0)
+        JourneyKind::ALL
+            .into_iter()
+            .filter(|kind| self.weight(*kind) > 0)
     }
 
     /// Returns the kind of journey person `index` needs.
@@ -107,7 +115,10 @@ impl JourneyMix {
     pub fn users_per_kind(&self, users: usize) -> [usize; 5] {
         let active: Vec<JourneyKind> = self.active_kinds().collect();
         let divisor = active.iter().map(|kind| self.weight(*kind)).fold(0, gcd);
-        let mut left: Vec<u32> = active.iter().map(|kind| self.weight(*kind) / divisor).collect();
+        let mut left: Vec<u32> = active
+            .iter()
+            .map(|kind| self.weight(*kind) / divisor)
+            .collect();
         let mut cycle = Vec::new();
         while left.iter().any(|weight| *weight > 0) {
             for (slot, weight) in left.iter_mut().enumerate() {
@@ -130,7 +141,10 @@ impl JourneyMix {
         let cycle_len = self.cycle.len() as u64;
         let full_cycles = population / cycle_len;
         let remainder = population % cycle_len;
-        let partial = positions.iter().filter(|&&position| u64::from(position) < remainder).count() as u64;
+        let partial = positions
+            .iter()
+            .filter(|&&position| u64::from(position) < remainder)
+            .count() as u64;
         full_cycles * positions.len() as u64 + partial
     }
 }
@@ -172,7 +186,11 @@ mod tests {
                 match mix.nth_of_kind(kind, nth) {
                     Some(index) => {
                         assert_eq!(mix.kind_of(index), kind, "kind {kind:?} nth {nth}");
-                        assert_eq!(mix.count_of_kind(kind, index), nth, "people of {kind:?} before index {index}");
+                        assert_eq!(
+                            mix.count_of_kind(kind, index),
+                            nth,
+                            "people of {kind:?} before index {index}"
+                        );
                     }
                     None => assert_eq!(mix.weight(kind), 0),
                 }

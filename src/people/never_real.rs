@@ -14,7 +14,10 @@ pub fn is_never_issued_ssn(ssn: &str) -> bool {
     let shape_ok = bytes.len() == 11
         && bytes[3] == b'-'
         && bytes[6] == b'-'
-        && bytes.iter().enumerate().all(|(i, b)| i == 3 || i == 6 || b.is_ascii_digit());
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 3 || i == 6 || b.is_ascii_digit());
     shape_ok && bytes[0] == b'9' && &ssn[4..6] != "00" && &ssn[7..11] != "0000"
 }
 

@@ -78,7 +78,12 @@ pub fn person(seed: u64, index: u64, mix: &JourneyMix) -> Person {
 
     let first_name: String = FirstName().fake_with_rng(&mut rng);
     let last_name: String = LastName().fake_with_rng(&mut rng);
-    let username = format!("{}.{}{}", ascii_lower(&first_name), ascii_lower(&last_name), index);
+    let username = format!(
+        "{}.{}{}",
+        ascii_lower(&first_name),
+        ascii_lower(&last_name),
+        index
+    );
     let domain = ["example.com", "example.net", "example.org"][(index % 3) as usize];
     let email = format!("{username}@{domain}");
 
@@ -89,7 +94,8 @@ pub fn person(seed: u64, index: u64, mix: &JourneyMix) -> Person {
     let primary_phone = phone_for((index + seed + PHONE_SPACE / 2) % PHONE_SPACE);
 
     let year = rng.random_range(1940..=2005);
-    let date_of_birth = NaiveDate::from_yo_opt(year, rng.random_range(1..=365)).expect("day 1 to 365 exists every year");
+    let date_of_birth = NaiveDate::from_yo_opt(year, rng.random_range(1..=365))
+        .expect("day 1 to 365 exists every year");
 
     let street: String = StreetName().fake_with_rng(&mut rng);
     let suffix: String = StreetSuffix().fake_with_rng(&mut rng);
@@ -142,7 +148,10 @@ pub fn person(seed: u64, index: u64, mix: &JourneyMix) -> Person {
 }
 
 fn ascii_lower(name: &str) -> String {
-    name.chars().filter(char::is_ascii_alphabetic).map(|c| c.to_ascii_lowercase()).collect()
+    name.chars()
+        .filter(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 fn ssn_for(slot: u64) -> String {
@@ -160,13 +169,20 @@ fn phone_for(slot: u64) -> String {
 
 fn client_address_for(index: u64) -> String {
     let host = index % (1 << 17);
-    format!("198.{}.{}.{}", 18 + (host >> 16), (host >> 8) & 0xff, host & 0xff)
+    format!(
+        "198.{}.{}.{}",
+        18 + (host >> 16),
+        (host >> 8) & 0xff,
+        host & 0xff
+    )
 }
 
 /// Generates a random 20-character password, long enough for the policy and never common.
 fn passphrase(rng: &mut ChaCha8Rng) -> String {
     const LETTERS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    (0..20).map(|_| char::from(LETTERS[rng.random_range(0..LETTERS.len())])).collect()
+    (0..20)
+        .map(|_| char::from(LETTERS[rng.random_range(0..LETTERS.len())]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -191,11 +207,26 @@ mod tests {
     fn people_carry_only_never_real_values() {
         for index in 0..2000 {
             let someone = person(3, index, &mix());
-            assert!(never_real::is_never_issued_ssn(&someone.ssn), "ssn of {index}");
-            assert!(never_real::is_fictional_phone(&someone.cell_phone), "cell of {index}");
-            assert!(never_real::is_fictional_phone(&someone.primary_phone), "primary of {index}");
-            assert!(never_real::is_reserved_email(&someone.email), "email of {index}");
-            assert!(someone.client_address.starts_with("198.18.") || someone.client_address.starts_with("198.19."));
+            assert!(
+                never_real::is_never_issued_ssn(&someone.ssn),
+                "ssn of {index}"
+            );
+            assert!(
+                never_real::is_fictional_phone(&someone.cell_phone),
+                "cell of {index}"
+            );
+            assert!(
+                never_real::is_fictional_phone(&someone.primary_phone),
+                "primary of {index}"
+            );
+            assert!(
+                never_real::is_reserved_email(&someone.email),
+                "email of {index}"
+            );
+            assert!(
+                someone.client_address.starts_with("198.18.")
+                    || someone.client_address.starts_with("198.19.")
+            );
         }
     }
 
@@ -206,7 +237,10 @@ mod tests {
         for index in 0..5000 {
             let someone = person(1, index, &mix());
             assert!(ssns.insert(someone.ssn.clone()), "duplicate ssn at {index}");
-            assert!(phones.insert(someone.cell_phone.clone()), "duplicate cell phone at {index}");
+            assert!(
+                phones.insert(someone.cell_phone.clone()),
+                "duplicate cell phone at {index}"
+            );
         }
     }
 
@@ -215,8 +249,12 @@ mod tests {
         for index in 0..100 {
             let someone = person(5, index, &mix());
             match someone.journey {
-                JourneyKind::TempPasswordPostal => assert_eq!(someone.second_factor, SecondFactor::Email),
-                JourneyKind::TempPasswordEmail => assert_eq!(someone.second_factor, SecondFactor::Sms),
+                JourneyKind::TempPasswordPostal => {
+                    assert_eq!(someone.second_factor, SecondFactor::Email)
+                }
+                JourneyKind::TempPasswordEmail => {
+                    assert_eq!(someone.second_factor, SecondFactor::Sms)
+                }
                 _ => {}
             }
         }

@@ -32,8 +32,14 @@ pub fn render(report: &Report) -> String {
     );
 
     let _ = writeln!(out, "## Journeys\n");
-    let _ = writeln!(out, "| journey | started | completed | failed | abandoned | in flight | p50 ms | p99 ms |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| journey | started | completed | failed | abandoned | in flight | p50 ms | p99 ms |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for (kind, journey) in &report.journeys {
         let (p50, p99) = journey
             .duration_ms
@@ -52,27 +58,56 @@ pub fn render(report: &Report) -> String {
     let failures: Vec<String> = report
         .journeys
         .iter()
-        .flat_map(|(kind, journey)| journey.failed.iter().map(move |(reason, count)| format!("{kind}: {reason} x {count}")))
+        .flat_map(|(kind, journey)| {
+            journey
+                .failed
+                .iter()
+                .map(move |(reason, count)| format!("{kind}: {reason} x {count}"))
+        })
         .collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\nFailure reasons: {}.", failures.join("; "));
     }
 
     let _ = writeln!(out, "\n## Steps (latency in microseconds)\n");
-    let _ = writeln!(out, "| step | count | errors | p50 | p90 | p99 | p99.9 | max |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| step | count | errors | p50 | p90 | p99 | p99.9 | max |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for (step, stats) in &report.steps {
-        let Percentiles { p50, p90, p99, p999, max } = stats.latency_us;
-        let _ = writeln!(out, "| {step} | {} | {} | {p50} | {p90} | {p99} | {p999} | {max} |", stats.count, stats.errors);
+        let Percentiles {
+            p50,
+            p90,
+            p99,
+            p999,
+            max,
+        } = stats.latency_us;
+        let _ = writeln!(
+            out,
+            "| {step} | {} | {} | {p50} | {p90} | {p99} | {p999} | {max} |",
+            stats.count, stats.errors
+        );
     }
 
     let _ = writeln!(out, "\n## Providers\n");
-    let _ = writeln!(out, "| provider | sent | delivered | failed | in transit | delivery p50 ms | delivery p99 ms |");
+    let _ = writeln!(
+        out,
+        "| provider | sent | delivered | failed | in transit | delivery p50 ms | delivery p99 ms |"
+    );
     let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (provider, traffic) in &report.providers {
         let (p50, p99) = traffic
             .delivery_latency_us
-            .map(|p| (format!("{:.1}", p.p50 as f64 / 1000.0), format!("{:.1}", p.p99 as f64 / 1000.0)))
+            .map(|p| {
+                (
+                    format!("{:.1}", p.p50 as f64 / 1000.0),
+                    format!("{:.1}", p.p99 as f64 / 1000.0),
+                )
+            })
             .unwrap_or(("-".into(), "-".into()));
         let _ = writeln!(
             out,

@@ -126,7 +126,9 @@ pub fn encode_histogram(histogram: &Histogram<u64>) -> String {
 /// Decodes a histogram written by [`encode_histogram`].
 pub fn decode_histogram(encoded: &str) -> Option<Histogram<u64>> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .ok()
@@ -157,7 +159,9 @@ mod tests {
         first.record(1_000).unwrap();
         second.record(9_000).unwrap();
         let mut merged = decode_histogram(&encode_histogram(&first)).expect("decodes");
-        merged.add(decode_histogram(&encode_histogram(&second)).expect("decodes")).unwrap();
+        merged
+            .add(decode_histogram(&encode_histogram(&second)).expect("decodes"))
+            .unwrap();
         assert_eq!(merged.len(), 2);
         assert_eq!(merged.max(), second.max());
     }

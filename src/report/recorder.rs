@@ -18,12 +18,15 @@ const SIGNIFICANT_DIGITS: u8 = 3;
 
 /// Returns an empty latency histogram: 1 µs to 1 h, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS).expect("the bounds are valid")
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, SIGNIFICANT_DIGITS)
+        .expect("the bounds are valid")
 }
 
 fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
     let micros = (elapsed.as_micros() as u64).clamp(1, MAX_TRACKABLE_US);
-    histogram.record(micros).expect("the value is clamped into range");
+    histogram
+        .record(micros)
+        .expect("the value is clamped into range");
 }
 
 /// Latencies and error count of one step.
@@ -76,7 +79,9 @@ pub struct RunRecorder {
 impl RunRecorder {
     pub fn new(shards: usize) -> Self {
         Self {
-            shards: (0..shards.max(1)).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
         }
     }
 
@@ -98,14 +103,26 @@ impl RunRecorder {
 
     pub fn record_delivery(&self, user: usize, provider: &'static str, elapsed: Duration) {
         let mut shard = self.shard(user);
-        record(shard.deliveries.entry(provider).or_insert_with(new_histogram), elapsed);
+        record(
+            shard
+                .deliveries
+                .entry(provider)
+                .or_insert_with(new_histogram),
+            elapsed,
+        );
     }
 
     pub fn journey_started(&self, user: usize, kind: JourneyKind) {
         self.shard(user).journeys[kind.index()].started += 1;
     }
 
-    pub fn journey_ended(&self, user: usize, kind: JourneyKind, outcome: &Outcome, elapsed: Duration) {
+    pub fn journey_ended(
+        &self,
+        user: usize,
+        kind: JourneyKind,
+        outcome: &Outcome,
+        elapsed: Duration,
+    ) {
         let mut shard = self.shard(user);
         let journey = &mut shard.journeys[kind.index()];
         match outcome {
@@ -122,13 +139,19 @@ impl RunRecorder {
     pub fn merged(&self) -> Recorded {
         let mut merged = Recorded::default();
         for shard in &self.shards {
-            let shard = shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+            let shard = shard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
             for (step, record) in shard.steps {
                 let entry = merged.steps.entry(step).or_insert_with(|| StepRecord {
                     latency: new_histogram(),
                     errors: 0,
                 });
-                entry.latency.add(&record.latency).expect("histograms share bounds");
+                entry
+                    .latency
+                    .add(&record.latency)
+                    .expect("histograms share bounds");
                 entry.errors += record.errors;
             }
             for (provider, histogram) in shard.deliveries {
@@ -149,7 +172,11 @@ impl RunRecorder {
                     *target.failed.entry(reason.clone()).or_default() += count;
                 }
                 if let Some(duration) = &source.duration {
-                    target.duration.get_or_insert_with(new_histogram).add(duration).expect("histograms share bounds");
+                    target
+                        .duration
+                        .get_or_insert_with(new_histogram)
+                        .add(duration)
+                        .expect("histograms share bounds");
                 }
             }
         }

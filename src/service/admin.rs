@@ -76,14 +76,18 @@ pub struct AdminToken;
 impl FromRequestParts<AppState> for AdminToken {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         check_admin_token(state, &parts.headers).map(|()| AdminToken)
     }
 }
 
 fn check_admin_token(state: &AppState, headers: &HeaderMap) -> Result<(), Problem> {
     let expected = state.admin_token.expose_secret().as_bytes();
-    let matches = bearer_token(headers).is_some_and(|token| constant_time_eq(token.expose_secret().as_bytes(), expected));
+    let matches = bearer_token(headers)
+        .is_some_and(|token| constant_time_eq(token.expose_secret().as_bytes(), expected));
     if matches {
         return Ok(());
     }
@@ -95,5 +99,10 @@ fn check_admin_token(state: &AppState, headers: &HeaderMap) -> Result<(), Proble
 }
 
 fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len() && left.iter().zip(right).fold(0u8, |difference, (a, b)| difference | (a ^ b)) == 0
+    left.len() == right.len()
+        && left
+            .iter()
+            .zip(right)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
 }

@@ -19,8 +19,12 @@ impl From<StepError> for Problem {
             StepError::TryLater | StepError::ResendTooSoon { .. } | StepError::ResendLimit => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            StepError::Password(_) | StepError::TermsVersion { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            StepError::ProviderUnavailable { .. } | StepError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            StepError::Password(_) | StepError::TermsVersion { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            StepError::ProviderUnavailable { .. } | StepError::Unavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         let problem = Problem::new(status, error.code(), error.to_string());
         match error {

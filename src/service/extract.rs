@@ -24,8 +24,10 @@ impl<S: Send + Sync> FromRequestParts<S> for FlowId {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(id) = axum::extract::Path::<String>::from_request_parts(parts, state).await?;
-        if id.is_empty() || id.len() > MAX_FLOW_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state).await?;
+        if id.is_empty() || id.len() > MAX_FLOW_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(crate::journeys::StepError::FlowNotFound.into());
         }
         Ok(FlowId(id))
@@ -35,7 +37,10 @@ impl<S: Send + Sync> FromRequestParts<S> for FlowId {
 impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = Problem;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if state.trust_forwarded_for {
             let forwarded = parts
                 .headers

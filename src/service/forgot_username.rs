@@ -35,5 +35,10 @@ pub async fn forgot_username(
         ssn: &request.ssn,
         date_of_birth: request.date_of_birth,
     };
-    Ok(Json(state.engine.forgot_username(&request.email, evidence, &client).await?))
+    Ok(Json(
+        state
+            .engine
+            .forgot_username(&request.email, evidence, &client)
+            .await?,
+    ))
 }

@@ -60,7 +60,10 @@ pub struct ServiceConfig {
 }
 
 /// Builds the engine and state from a configuration, opening the store.
-pub async fn build_state(config: ServiceConfig, clock: Arc<dyn Clock>) -> Result<AppState, StoreError> {
+pub async fn build_state(
+    config: ServiceConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StoreError> {
     let store: Arc<dyn Store> = match &config.database {
         Some(path) => Arc::new(SqliteStore::open(path).await?),
         None => Arc::new(crate::store::MemoryStore::default()),
@@ -90,19 +93,55 @@ pub async fn build_state_with_system_clock(config: ServiceConfig) -> Result<AppS
 pub fn router(state: AppState) -> Router {
     let journeys = Router::new()
         .route("/v1/sign-in", post(sign_in::sign_in))
-        .route("/v1/forgot-username", post(forgot_username::forgot_username))
-        .route("/v1/forgot-password", post(forgot_password::forgot_password))
+        .route(
+            "/v1/forgot-username",
+            post(forgot_username::forgot_username),
+        )
+        .route(
+            "/v1/forgot-password",
+            post(forgot_password::forgot_password),
+        )
         .route("/v1/flows/{flow_id}/code", post(sign_in::submit_code))
-        .route("/v1/flows/{flow_id}/resend-code", post(sign_in::resend_code))
-        .route("/v1/flows/{flow_id}/confirm-contact", post(sign_in::confirm_contact))
-        .route("/v1/flows/{flow_id}/answers", post(forgot_password::submit_answers))
-        .route("/v1/flows/{flow_id}/cannot-remember-answers", post(temporary_password::cannot_remember_answers))
-        .route("/v1/flows/{flow_id}/channel", post(forgot_password::choose_channel))
-        .route("/v1/flows/{flow_id}/new-password", post(forgot_password::new_password))
-        .route("/v1/flows/{flow_id}/accept-terms", post(forgot_password::accept_terms))
-        .route("/v1/flows/{flow_id}/verify-address", post(temporary_password::verify_address))
-        .route("/v1/flows/{flow_id}/mail-temporary-password", post(temporary_password::mail_temporary_password))
-        .route("/v1/flows/{flow_id}/email-temporary-password", post(temporary_password::email_temporary_password))
+        .route(
+            "/v1/flows/{flow_id}/resend-code",
+            post(sign_in::resend_code),
+        )
+        .route(
+            "/v1/flows/{flow_id}/confirm-contact",
+            post(sign_in::confirm_contact),
+        )
+        .route(
+            "/v1/flows/{flow_id}/answers",
+            post(forgot_password::submit_answers),
+        )
+        .route(
+            "/v1/flows/{flow_id}/cannot-remember-answers",
+            post(temporary_password::cannot_remember_answers),
+        )
+        .route(
+            "/v1/flows/{flow_id}/channel",
+            post(forgot_password::choose_channel),
+        )
+        .route(
+            "/v1/flows/{flow_id}/new-password",
+            post(forgot_password::new_password),
+        )
+        .route(
+            "/v1/flows/{flow_id}/accept-terms",
+            post(forgot_password::accept_terms),
+        )
+        .route(
+            "/v1/flows/{flow_id}/verify-address",
+            post(temporary_password::verify_address),
+        )
+        .route(
+            "/v1/flows/{flow_id}/mail-temporary-password",
+            post(temporary_password::mail_temporary_password),
+        )
+        .route(
+            "/v1/flows/{flow_id}/email-temporary-password",
+            post(temporary_password::email_temporary_password),
+        )
         .route("/v1/session", get(sign_in::session))
         .layer(DefaultBodyLimit::max(STEP_BODY_LIMIT));
     let admin = Router::new()

@@ -12,7 +12,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::journeys::notifier::{EmailMessage, Letter, LetterReceipt, Notifier, ProviderError, SmsMessage};
+use crate::journeys::notifier::{
+    EmailMessage, Letter, LetterReceipt, Notifier, ProviderError, SmsMessage,
+};
 
 /// Base URLs of the three providers, such as `http://127.0.0.1:41000`.
 #[derive(Debug, Clone)]
@@ -45,7 +47,12 @@ impl HttpNotifier {
         Self { client, urls }
     }
 
-    async fn post(&self, provider: &'static str, url: String, body: serde_json::Value) -> Result<reqwest::Response, ProviderError> {
+    async fn post(
+        &self,
+        provider: &'static str,
+        url: String,
+        body: serde_json::Value,
+    ) -> Result<reqwest::Response, ProviderError> {
         let failed = |reason: String| ProviderError { provider, reason };
         let response = self
             .client
@@ -55,7 +62,10 @@ impl HttpNotifier {
             .await
             .map_err(|error| failed(describe_transport_error(&error)))?;
         if !response.status().is_success() {
-            return Err(failed(format!("answered HTTP {}", response.status().as_u16())));
+            return Err(failed(format!(
+                "answered HTTP {}",
+                response.status().as_u16()
+            )));
         }
         Ok(response)
     }
@@ -80,7 +90,8 @@ impl Notifier for HttpNotifier {
             "text": message.text.expose_secret(),
             "idempotency_key": message.idempotency_key,
         });
-        self.post("email", format!("{}/v1/messages", self.urls.email), body).await?;
+        self.post("email", format!("{}/v1/messages", self.urls.email), body)
+            .await?;
         Ok(())
     }
 
@@ -90,7 +101,8 @@ impl Notifier for HttpNotifier {
             "text": message.text.expose_secret(),
             "idempotency_key": message.idempotency_key,
         });
-        self.post("sms", format!("{}/v1/messages", self.urls.sms), body).await?;
+        self.post("sms", format!("{}/v1/messages", self.urls.sms), body)
+            .await?;
         Ok(())
     }
 
@@ -100,7 +112,9 @@ impl Notifier for HttpNotifier {
             "text": letter.text.expose_secret(),
             "idempotency_key": letter.idempotency_key,
         });
-        let response = self.post("postal", format!("{}/v1/letters", self.urls.postal), body).await?;
+        let response = self
+            .post("postal", format!("{}/v1/letters", self.urls.postal), body)
+            .await?;
         let accepted: LetterAccepted = response.json().await.map_err(|_| ProviderError {
             provider: "postal",
             reason: "answered with a body that is not a letter receipt".to_owned(),

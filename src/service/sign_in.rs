@@ -35,24 +35,43 @@ pub struct SessionInfo {
 /// Step 1 of sign-in: username and password; a code goes to the second factor.
 #[utoipa::path(post, path = "/v1/sign-in", request_body = SignInRequest, responses(
     (status = 200, body = StepResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
-pub async fn sign_in(State(state): State<AppState>, ApiJson(request): ApiJson<SignInRequest>) -> Result<Json<StepResponse>, Problem> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SignInRequest>,
+) -> Result<Json<StepResponse>, Problem> {
     if request.username.len() > 256 {
-        return Err(Problem::invalid_request("username is longer than 256 bytes; send the username as enrolled"));
+        return Err(Problem::invalid_request(
+            "username is longer than 256 bytes; send the username as enrolled",
+        ));
     }
-    Ok(Json(state.engine.sign_in(&request.username, &request.password).await?))
+    Ok(Json(
+        state
+            .engine
+            .sign_in(&request.username, &request.password)
+            .await?,
+    ))
 }
 
 /// Submits the one-time code of a flow.
 #[utoipa::path(post, path = "/v1/flows/{flow_id}/code", request_body = CodeRequest, responses(
     (status = 200, body = StepResponse), (status = 400, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn submit_code(State(state): State<AppState>, FlowId(flow_id): FlowId, ApiJson(request): ApiJson<CodeRequest>) -> Result<Json<StepResponse>, Problem> {
-    Ok(Json(state.engine.submit_code(&flow_id, &request.code).await?))
+pub async fn submit_code(
+    State(state): State<AppState>,
+    FlowId(flow_id): FlowId,
+    ApiJson(request): ApiJson<CodeRequest>,
+) -> Result<Json<StepResponse>, Problem> {
+    Ok(Json(
+        state.engine.submit_code(&flow_id, &request.code).await?,
+    ))
 }
 
 /// Sends a new code, which voids the previous one.
 #[utoipa::path(post, path = "/v1/flows/{flow_id}/resend-code", responses(
     (status = 200, body = StepResponse), (status = 429, body = Problem)))]
-pub async fn resend_code(State(state): State<AppState>, FlowId(flow_id): FlowId) -> Result<Json<StepResponse>, Problem> {
+pub async fn resend_code(
+    State(state): State<AppState>,
+    FlowId(flow_id): FlowId,
+) -> Result<Json<StepResponse>, Problem> {
     Ok(Json(state.engine.resend_code(&flow_id).await?))
 }
 
@@ -60,14 +79,20 @@ pub async fn resend_code(State(state): State<AppState>, FlowId(flow_id): FlowId)
 /// code goes there.
 #[utoipa::path(post, path = "/v1/flows/{flow_id}/confirm-contact", responses(
     (status = 200, body = StepResponse), (status = 409, body = Problem)))]
-pub async fn confirm_contact(State(state): State<AppState>, FlowId(flow_id): FlowId) -> Result<Json<StepResponse>, Problem> {
+pub async fn confirm_contact(
+    State(state): State<AppState>,
+    FlowId(flow_id): FlowId,
+) -> Result<Json<StepResponse>, Problem> {
     Ok(Json(state.engine.confirm_contact(&flow_id).await?))
 }
 
 /// Returns who a session token belongs to; revoked tokens get 401.
 #[utoipa::path(get, path = "/v1/session", responses(
     (status = 200, body = SessionInfo), (status = 401, body = Problem)))]
-pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<SessionInfo>, Problem> {
+pub async fn session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<SessionInfo>, Problem> {
     let invalid = || {
         Problem::new(
             axum::http::StatusCode::UNAUTHORIZED,
@@ -84,7 +109,10 @@ pub async fn session(State(state): State<AppState>, headers: HeaderMap) -> Resul
 
 /// Returns the token of an `Authorization: Bearer` header.
 pub fn bearer_token(headers: &HeaderMap) -> Option<SecretString> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let token = value.strip_prefix("Bearer ")?.trim();
     (!token.is_empty() && token.len() <= 512).then(|| SecretString::from(token.to_owned()))
 }

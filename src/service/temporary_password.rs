@@ -22,7 +22,10 @@ pub struct VerifyAddressRequest {
 /// Leaves the questions page for the temporary-password journey.
 #[utoipa::path(post, path = "/v1/flows/{flow_id}/cannot-remember-answers", responses(
     (status = 200, body = StepResponse), (status = 409, body = Problem)))]
-pub async fn cannot_remember_answers(State(state): State<AppState>, FlowId(flow_id): FlowId) -> Result<Json<StepResponse>, Problem> {
+pub async fn cannot_remember_answers(
+    State(state): State<AppState>,
+    FlowId(flow_id): FlowId,
+) -> Result<Json<StepResponse>, Problem> {
     Ok(Json(state.engine.cannot_remember_answers(&flow_id).await?))
 }
 
@@ -38,7 +41,12 @@ pub async fn verify_address(
     Ok(Json(
         state
             .engine
-            .verify_address(&flow_id, &request.mailing_address, &request.primary_phone, &client)
+            .verify_address(
+                &flow_id,
+                &request.mailing_address,
+                &request.primary_phone,
+                &client,
+            )
             .await?,
     ))
 }
@@ -46,13 +54,19 @@ pub async fn verify_address(
 /// J4e step 3: mails the temporary password; the flow ends.
 #[utoipa::path(post, path = "/v1/flows/{flow_id}/mail-temporary-password", responses(
     (status = 200, body = StepResponse), (status = 503, body = Problem)))]
-pub async fn mail_temporary_password(State(state): State<AppState>, FlowId(flow_id): FlowId) -> Result<Json<StepResponse>, Problem> {
+pub async fn mail_temporary_password(
+    State(state): State<AppState>,
+    FlowId(flow_id): FlowId,
+) -> Result<Json<StepResponse>, Problem> {
     Ok(Json(state.engine.mail_temporary_password(&flow_id).await?))
 }
 
 /// J4s step 1: emails the temporary password; the flow ends.
 #[utoipa::path(post, path = "/v1/flows/{flow_id}/email-temporary-password", responses(
     (status = 200, body = StepResponse), (status = 503, body = Problem)))]
-pub async fn email_temporary_password(State(state): State<AppState>, FlowId(flow_id): FlowId) -> Result<Json<StepResponse>, Problem> {
+pub async fn email_temporary_password(
+    State(state): State<AppState>,
+    FlowId(flow_id): FlowId,
+) -> Result<Json<StepResponse>, Problem> {
     Ok(Json(state.engine.email_temporary_password(&flow_id).await?))
 }

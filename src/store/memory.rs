@@ -28,7 +28,9 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
-        self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.tables
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -38,12 +40,16 @@ impl Store for MemoryStore {
         let mut tables = self.tables();
         let mut summary = InsertSummary::default();
         for mut account in accounts {
-            if tables.by_username.contains_key(&account.username_key) || tables.by_ssn.contains_key(&account.ssn_digest) {
+            if tables.by_username.contains_key(&account.username_key)
+                || tables.by_ssn.contains_key(&account.ssn_digest)
+            {
                 summary.already_enrolled += 1;
                 continue;
             }
             account.id = tables.accounts.len() as AccountId + 1;
-            tables.by_username.insert(account.username_key.clone(), account.id);
+            tables
+                .by_username
+                .insert(account.username_key.clone(), account.id);
             tables.by_ssn.insert(account.ssn_digest.clone(), account.id);
             tables.accounts.insert(account.id, account);
             summary.inserted += 1;
@@ -57,12 +63,20 @@ impl Store for MemoryStore {
 
     async fn account_by_username(&self, username_key: &str) -> Result<Option<Account>, StoreError> {
         let tables = self.tables();
-        Ok(tables.by_username.get(username_key).and_then(|id| tables.accounts.get(id)).cloned())
+        Ok(tables
+            .by_username
+            .get(username_key)
+            .and_then(|id| tables.accounts.get(id))
+            .cloned())
     }
 
     async fn account_by_ssn(&self, ssn_digest: &str) -> Result<Option<Account>, StoreError> {
         let tables = self.tables();
-        Ok(tables.by_ssn.get(ssn_digest).and_then(|id| tables.accounts.get(id)).cloned())
+        Ok(tables
+            .by_ssn
+            .get(ssn_digest)
+            .and_then(|id| tables.accounts.get(id))
+            .cloned())
     }
 
     async fn save_account(&self, account: &Account) -> Result<(), StoreError> {
@@ -91,8 +105,15 @@ impl Store for MemoryStore {
         Ok((before - tables.flows.len()) as u64)
     }
 
-    async fn insert_session(&self, token_digest: &str, account_id: AccountId, _created_at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.tables().sessions.insert(token_digest.to_owned(), account_id);
+    async fn insert_session(
+        &self,
+        token_digest: &str,
+        account_id: AccountId,
+        _created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.tables()
+            .sessions
+            .insert(token_digest.to_owned(), account_id);
         Ok(())
     }
 
@@ -108,7 +129,12 @@ impl Store for MemoryStore {
     }
 
     async fn rate_events(&self, key: &str) -> Result<EventWindow, StoreError> {
-        Ok(self.tables().rate_events.get(key).cloned().unwrap_or_default())
+        Ok(self
+            .tables()
+            .rate_events
+            .get(key)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError> {
@@ -121,13 +147,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn purge(
+        &self,
+        flows_before: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let mut tables = self.tables();
         let before = tables.flows.len() + tables.rate_events.len();
-        tables.flows.retain(|_, flow| flow.last_active_at >= flows_before);
         tables
-            .rate_events
-            .retain(|_, events| events.latest().is_some_and(|latest| latest >= events_before));
+            .flows
+            .retain(|_, flow| flow.last_active_at >= flows_before);
+        tables.rate_events.retain(|_, events| {
+            events
+                .latest()
+                .is_some_and(|latest| latest >= events_before)
+        });
         Ok((before - tables.flows.len() - tables.rate_events.len()) as u64)
     }
 }

@@ -54,7 +54,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every flow of the account and returns how many there were.
     async fn delete_flows_of_account(&self, account_id: AccountId) -> Result<u64, StoreError>;
 
-    async fn insert_session(&self, token_digest: &str, account_id: AccountId, created_at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn insert_session(
+        &self,
+        token_digest: &str,
+        account_id: AccountId,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError>;
     /// Deletes every session of the account and returns how many there were.
     async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError>;
@@ -66,5 +71,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes flows idle since before `flows_before` and rate-limit keys with
     /// no event since `events_before`, returning how many records went.
-    async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn purge(
+        &self,
+        flows_before: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }

@@ -39,7 +39,10 @@ impl SqliteStore {
     /// Opens a private in-memory SQLite database, for tests of the SQL itself.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self {
             writer: pool.clone(),
@@ -48,15 +51,29 @@ impl SqliteStore {
     }
 
     async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         Ok(Self { pool, writer })
     }
 
-    async fn fetch_json<T: DeserializeOwned>(&self, sql: &str, key: &str) -> Result<Option<T>, StoreError> {
-        let row = sqlx::query(sql).bind(key).fetch_optional(&self.pool).await?;
-        row.map(|row| decode(key, row.get::<&str, _>("data"))).transpose()
+    async fn fetch_json<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| decode(key, row.get::<&str, _>("data")))
+            .transpose()
     }
 }
 
@@ -111,8 +128,11 @@ impl Store for SqliteStore {
     }
 
     async fn account_by_username(&self, username_key: &str) -> Result<Option<Account>, StoreError> {
-        self.fetch_json("SELECT data FROM accounts WHERE username_key = ?", username_key)
-            .await
+        self.fetch_json(
+            "SELECT data FROM accounts WHERE username_key = ?",
+            username_key,
+        )
+        .await
     }
 
     async fn account_by_ssn(&self, ssn_digest: &str) -> Result<Option<Account>, StoreError> {
@@ -130,7 +150,8 @@ impl Store for SqliteStore {
     }
 
     async fn flow(&self, id: &str) -> Result<Option<Flow>, StoreError> {
-        self.fetch_json("SELECT data FROM flows WHERE id = ?", id).await
+        self.fetch_json("SELECT data FROM flows WHERE id = ?", id)
+            .await
     }
 
     async fn save_flow(&self, flow: &Flow) -> Result<(), StoreError> {
@@ -148,7 +169,10 @@ impl Store for SqliteStore {
     }
 
     async fn delete_flow(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM flows WHERE id = ?").bind(id).execute(&self.writer).await?;
+        sqlx::query("DELETE FROM flows WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -160,7 +184,12 @@ impl Store for SqliteStore {
         Ok(result.rows_affected())
     }
 
-    async fn insert_session(&self, token_digest: &str, account_id: AccountId, created_at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn insert_session(
+        &self,
+        token_digest: &str,
+        account_id: AccountId,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sessions (token_digest, account_id, created_at) VALUES (?, ?, ?)")
             .bind(token_digest)
             .bind(account_id)
@@ -195,7 +224,10 @@ impl Store for SqliteStore {
 
     async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError> {
         let Some(latest) = events.latest() else {
-            sqlx::query("DELETE FROM rate_events WHERE key = ?").bind(key).execute(&self.writer).await?;
+            sqlx::query("DELETE FROM rate_events WHERE key = ?")
+                .bind(key)
+                .execute(&self.writer)
+                .await?;
             return Ok(());
         };
         sqlx::query(
@@ -210,7 +242,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn purge(&self, flows_before: DateTime<Utc>, events_before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn purge(
+        &self,
+        flows_before: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let flows = sqlx::query("DELETE FROM flows WHERE last_active_at < ?")
             .bind(flows_before.timestamp())
             .execute(&self.writer)

@@ -44,7 +44,10 @@ impl Reply {
     }
 
     pub fn field(&self, name: &str) -> &str {
-        self.body.get(name).and_then(Value::as_str).unwrap_or_else(|| panic!("reply has no string field {name}: {:?}", self.body))
+        self.body
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("reply has no string field {name}: {:?}", self.body))
     }
 
     pub fn flow_id(&self) -> String {
@@ -53,7 +56,12 @@ impl Reply {
 
     #[track_caller]
     pub fn assert_ok(&self) -> &Self {
-        assert!(self.status.is_success(), "expected success, got {} {:?}", self.status, self.body);
+        assert!(
+            self.status.is_success(),
+            "expected success, got {} {:?}",
+            self.status,
+            self.body
+        );
         self
     }
 
@@ -71,7 +79,11 @@ impl Reply {
         let body = self.body.to_string();
         for secret in secrets {
             let secret = secret.as_ref();
-            assert!(!secret.is_empty() && !body.contains(secret), "the reply {} echoes a secret that was sent", self.status);
+            assert!(
+                !secret.is_empty() && !body.contains(secret),
+                "the reply {} echoes a secret that was sent",
+                self.status
+            );
         }
         self
     }
@@ -112,7 +124,9 @@ impl TestApp {
             },
             trust_forwarded_for: true,
         };
-        let state = build_state(config, std::sync::Arc::new(clock.clone())).await.expect("service state builds");
+        let state = build_state(config, std::sync::Arc::new(clock.clone()))
+            .await
+            .expect("service state builds");
         let listener = server::bind_loopback().await.expect("bind loopback");
         let service = server::spawn(listener, router(state)).expect("service starts");
         Self {
@@ -145,7 +159,13 @@ impl TestApp {
 
     pub async fn enroll(&self, people: &[&Person]) -> Reply {
         let body = json!({"people": people.iter().map(|p| enrollment_json(p)).collect::<Vec<_>>()});
-        self.send(self.client.post(format!("{}/v1/admin/enrollments", self.url)).bearer_auth(ADMIN_TOKEN).json(&body)).await
+        self.send(
+            self.client
+                .post(format!("{}/v1/admin/enrollments", self.url))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
@@ -163,7 +183,8 @@ impl TestApp {
     }
 
     pub async fn post_empty(&self, path: &str) -> Reply {
-        self.send(self.client.post(format!("{}{path}", self.url))).await
+        self.send(self.client.post(format!("{}{path}", self.url)))
+            .await
     }
 
     /// Posts `body` to the step `step` of a flow, such as `answers`.
@@ -188,34 +209,64 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.expect("a body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, content_type, headers, body }
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+        }
     }
 
     /// Returns the session's username, or the problem code for a bad token.
     pub async fn session(&self, token: &str) -> Reply {
-        self.send(self.client.get(format!("{}/v1/session", self.url)).bearer_auth(token)).await
+        self.send(
+            self.client
+                .get(format!("{}/v1/session", self.url))
+                .bearer_auth(token),
+        )
+        .await
     }
 
     // ---- inboxes ----------------------------------------------------------
 
     async fn messages(&self, url: String) -> Vec<Value> {
-        let inbox: Value = self.client.get(url).send().await.expect("inbox answers").json().await.expect("inbox JSON");
+        let inbox: Value = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .expect("inbox answers")
+            .json()
+            .await
+            .expect("inbox JSON");
         inbox["messages"].as_array().cloned().unwrap_or_default()
     }
 
     pub async fn emails(&self, address: &str) -> Vec<Value> {
-        self.messages(format!("{}/v1/inboxes/{address}/messages", self.providers.email.url())).await
+        self.messages(format!(
+            "{}/v1/inboxes/{address}/messages",
+            self.providers.email.url()
+        ))
+        .await
     }
 
     pub async fn texts(&self, number: &str) -> Vec<Value> {
-        self.messages(format!("{}/v1/handsets/{number}/messages", self.providers.sms.url())).await
+        self.messages(format!(
+            "{}/v1/handsets/{number}/messages",
+            self.providers.sms.url()
+        ))
+        .await
     }
 
     /// Returns the code in the newest code message to the person's second factor.
     pub async fn latest_code(&self, someone: &Person) -> String {
         let messages = match someone.second_factor {
-            recoverylab::journeys::account::SecondFactor::Email => self.emails(&someone.email).await,
-            recoverylab::journeys::account::SecondFactor::Sms => self.texts(&someone.cell_phone).await,
+            recoverylab::journeys::account::SecondFactor::Email => {
+                self.emails(&someone.email).await
+            }
+            recoverylab::journeys::account::SecondFactor::Sms => {
+                self.texts(&someone.cell_phone).await
+            }
         };
         latest_code_in(&messages)
     }
@@ -237,7 +288,8 @@ impl TestApp {
             .filter_map(|message| message["text"].as_str())
             .find(|text| text.contains("temporary password"))
             .expect("a temporary-password email");
-        recoverylab::load::inbox::temporary_password_in(text).expect("the email holds a temporary password")
+        recoverylab::load::inbox::temporary_password_in(text)
+            .expect("the email holds a temporary password")
     }
 
     /// Waits (boundedly) for a letter to the person and returns its password.
@@ -247,15 +299,23 @@ impl TestApp {
             let letterbox: Value = self
                 .client
                 .get(format!("{}/v1/letterbox", self.providers.postal.url()))
-                .query(&[("line1", address.line1.as_str()), ("zip", address.zip.as_str())])
+                .query(&[
+                    ("line1", address.line1.as_str()),
+                    ("zip", address.zip.as_str()),
+                ])
                 .send()
                 .await
                 .expect("letterbox answers")
                 .json()
                 .await
                 .expect("letterbox JSON");
-            if let Some(text) = letterbox["letters"].as_array().and_then(|letters| letters.last()).and_then(|letter| letter["text"].as_str()) {
-                return recoverylab::load::inbox::temporary_password_in(text).expect("the letter holds a temporary password");
+            if let Some(text) = letterbox["letters"]
+                .as_array()
+                .and_then(|letters| letters.last())
+                .and_then(|letter| letter["text"].as_str())
+            {
+                return recoverylab::load::inbox::temporary_password_in(text)
+                    .expect("the letter holds a temporary password");
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -265,11 +325,16 @@ impl TestApp {
     // ---- journey steps ----------------------------------------------------
 
     pub async fn sign_in(&self, someone: &Person, password: &str) -> Reply {
-        self.post("/v1/sign-in", json!({"username": someone.username, "password": password})).await
+        self.post(
+            "/v1/sign-in",
+            json!({"username": someone.username, "password": password}),
+        )
+        .await
     }
 
     pub async fn submit_code(&self, flow: &str, code: &str) -> Reply {
-        self.post(&format!("/v1/flows/{flow}/code"), json!({"code": code})).await
+        self.post(&format!("/v1/flows/{flow}/code"), json!({"code": code}))
+            .await
     }
 
     pub async fn forgot_password(&self, someone: &Person) -> Reply {
@@ -281,22 +346,39 @@ impl TestApp {
     }
 
     pub async fn answers(&self, flow: &str, someone: &Person) -> Reply {
-        let answers: Vec<&str> = someone.security_questions.iter().map(|item| item.answer.as_str()).collect();
-        self.post(&format!("/v1/flows/{flow}/answers"), json!({"answers": answers})).await
+        let answers: Vec<&str> = someone
+            .security_questions
+            .iter()
+            .map(|item| item.answer.as_str())
+            .collect();
+        self.post(
+            &format!("/v1/flows/{flow}/answers"),
+            json!({"answers": answers}),
+        )
+        .await
     }
 
     /// Signs in with password and code and returns the session token.
     pub async fn full_sign_in(&self, someone: &Person, password: &str) -> String {
         let flow = self.sign_in(someone, password).await.assert_ok().flow_id();
         let code = self.latest_code(someone).await;
-        self.submit_code(&flow, &code).await.assert_ok().field("session_token").to_owned()
+        self.submit_code(&flow, &code)
+            .await
+            .assert_ok()
+            .field("session_token")
+            .to_owned()
     }
 
     /// Walks J3 up to the new-password step and returns the flow id.
     pub async fn forgot_password_to_new_password(&self, someone: &Person) -> String {
         let flow = self.forgot_password(someone).await.assert_ok().flow_id();
         self.answers(&flow, someone).await.assert_ok();
-        self.post(&format!("/v1/flows/{flow}/channel"), json!({"channel": "email"})).await.assert_ok();
+        self.post(
+            &format!("/v1/flows/{flow}/channel"),
+            json!({"channel": "email"}),
+        )
+        .await
+        .assert_ok();
         let code = self.latest_email_code(someone).await;
         self.submit_code(&flow, &code).await.assert_ok();
         flow
