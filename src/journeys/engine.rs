@@ -18,6 +18,7 @@ use super::error::StepError;
 use super::flow::{Channel, CodeCheck, Flow, IssuedCode, Journey, Step};
 use super::hashing::{HashProfile, KeyedDigest, PasswordHasherProfile};
 use super::identifiers::{canonical, canonical_answer, canonical_phone};
+use super::identity_limits::IdentityLimiter;
 use super::locks::KeyedLocks;
 use super::masking::{mask_email, mask_phone};
 use super::notifier::{EmailMessage, Letter, Notifier, SmsMessage};
@@ -60,7 +61,7 @@ pub struct Engine {
     hasher: Arc<PasswordHasherProfile>,
     digest: KeyedDigest,
     account_locks: KeyedLocks,
-    rate_locks: KeyedLocks,
+    identity_limits: IdentityLimiter,
 }
 
 /// A flow and its account, read while holding the account's lock.
@@ -80,6 +81,7 @@ impl From<StoreError> for StepError {
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
         Self {
+            identity_limits: IdentityLimiter::new(Arc::clone(&parts.store), &parts.policy),
             store: parts.store,
             notifier: parts.notifier,
             clock: parts.clock,
@@ -87,7 +89,6 @@ impl Engine {
             hasher: Arc::new(PasswordHasherProfile::new(parts.hash_profile)),
             digest: KeyedDigest::new(parts.server_key.expose_secret().as_bytes()),
             account_locks: KeyedLocks::default(),
-            rate_locks: KeyedLocks::default(),
         }
     }
 
@@ -265,8 +266,9 @@ impl Engine {
         let check = locked
             .flow
             .check_code(&mut locked.account, matches, now, &self.policy);
-        self.store.save_account(&locked.account).await?;
         if let CodeCheck::Rejected(error) = check {
+            // A rejection can count a failure against the account or void the code.
+            self.store.save_account(&locked.account).await?;
             self.store.save_flow(&locked.flow).await?;
             return Err(error);
         }
@@ -298,9 +300,9 @@ impl Engine {
         client: &ClientAddress,
     ) -> Result<StepResponse, StepError> {
         let email = canonical(email);
-        let keys = [client_key(client), format!("email:{email}")];
-        self.reserve_identity_attempt(&keys).await?;
         let now = self.now();
+        let keys = vec![client_key(client), format!("email:{email}")];
+        let attempt = self.identity_limits.begin(keys, now).await?;
         let found = self
             .store
             .account_by_ssn(&self.ssn_digest(evidence.ssn))
@@ -311,9 +313,10 @@ impl Engine {
                 && !account.is_locked(now)
         });
         let Some(account) = matched else {
+            attempt.fail(now).await?;
             return Err(StepError::CouldNotVerify);
         };
-        self.release_identity_attempt(&keys).await?;
+        drop(attempt);
         let mut response = StepResponse::new(Journey::ForgotUsername, None, None);
         response.username = Some(account.username);
         Ok(response)
@@ -330,9 +333,9 @@ impl Engine {
         client: &ClientAddress,
     ) -> Result<StepResponse, StepError> {
         let username = canonical(username);
-        let keys = [client_key(client), format!("user:{username}")];
-        self.reserve_identity_attempt(&keys).await?;
         let now = self.now();
+        let keys = vec![client_key(client), format!("user:{username}")];
+        let attempt = self.identity_limits.begin(keys, now).await?;
         let ssn_digest = self.ssn_digest(evidence.ssn);
         let found = self.store.account_by_username(&username).await?;
         let matched = found.filter(|account| {
@@ -341,9 +344,10 @@ impl Engine {
                 && !account.is_locked(now)
         });
         let Some(account) = matched else {
+            attempt.fail(now).await?;
             return Err(StepError::CouldNotVerify);
         };
-        self.release_identity_attempt(&keys).await?;
+        drop(attempt);
         let flow = Flow::new(
             secrets::opaque_id(),
             account.id,
@@ -527,15 +531,16 @@ impl Engine {
             .flow
             .begin_step(Step::VerifyAddress, now, &self.policy)?;
         let account = &locked.account;
-        let keys = [client_key(client), format!("user:{}", account.username_key)];
-        self.reserve_identity_attempt(&keys).await?;
+        let keys = vec![client_key(client), format!("user:{}", account.username_key)];
+        let attempt = self.identity_limits.begin(keys, now).await?;
         let matched = account.mailing_address.canonical_key() == address.canonical_key()
             && account.primary_phone == canonical_phone(primary_phone)
             && !account.is_locked(now);
         if !matched {
+            attempt.fail(now).await?;
             return Err(StepError::CouldNotVerify);
         }
-        self.release_identity_attempt(&keys).await?;
+        drop(attempt);
         locked.flow.step = Step::MailTemporaryPassword;
         self.store.save_flow(&locked.flow).await?;
         Ok(StepResponse::new(
@@ -700,13 +705,11 @@ impl Engine {
         channel: Channel,
         is_resend: bool,
     ) -> Result<StepResponse, StepError> {
+        // Saved with the code by send_code; a refused send saves nothing.
+        locked.flow.step = Step::Code;
         let sent_to = self
             .send_code(&mut locked.flow, &mut locked.account, channel, is_resend)
             .await?;
-        if locked.flow.step != Step::Code {
-            locked.flow.step = Step::Code;
-            self.store.save_flow(&locked.flow).await?;
-        }
         let mut response =
             StepResponse::new(locked.flow.journey, Some(&locked.flow.id), Some(Step::Code));
         response.code_sent_to = Some(sent_to);
@@ -820,40 +823,6 @@ impl Engine {
         }
     }
 
-    /// Counts an identity-check attempt against every key before the check
-    /// runs, so parallel attempts cannot pass the limit. A successful check
-    /// gives the attempts back with [`Engine::release_identity_attempt`].
-    async fn reserve_identity_attempt(&self, keys: &[String]) -> Result<(), StepError> {
-        let now = self.now();
-        for (position, key) in keys.iter().enumerate() {
-            let limit = if key.starts_with("client:") {
-                self.policy.identity_failures_per_client
-            } else {
-                self.policy.identity_failures_per_account
-            };
-            let _guard = self.rate_locks.lock(key.as_str()).await;
-            let mut events = self.store.rate_events(key).await?;
-            if events.count_recent(now, self.policy.identity_window) >= limit {
-                drop(_guard);
-                self.release_identity_attempt(&keys[..position]).await?;
-                return Err(StepError::TryLater);
-            }
-            events.record(now, limit);
-            self.store.save_rate_events(key, &events).await?;
-        }
-        Ok(())
-    }
-
-    async fn release_identity_attempt(&self, keys: &[String]) -> Result<(), StepError> {
-        for key in keys {
-            let _guard = self.rate_locks.lock(key.as_str()).await;
-            let mut events = self.store.rate_events(key).await?;
-            events.remove_latest();
-            self.store.save_rate_events(key, &events).await?;
-        }
-        Ok(())
-    }
-
     fn ssn_digest(&self, ssn: &SecretString) -> String {
         self.digest.digest(SSN_DOMAIN, ssn.expose_secret().trim())
     }
@@ -933,7 +902,7 @@ fn code_input(flow_id: &str, code: &SecretString) -> String {
 }
 
 fn client_key(client: &ClientAddress) -> String {
-    format!("client:{}", client.0)
+    IdentityLimiter::client_key(&client.0)
 }
 
 fn destination(account: &Account, channel: Channel) -> Destination {

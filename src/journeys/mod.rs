@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod hashing;
 pub mod identifiers;
+pub mod identity_limits;
 pub mod locks;
 pub mod masking;
 pub mod notifier;

@@ -26,11 +26,6 @@ impl EventWindow {
         self.events.drain(..excess);
     }
 
-    /// Removes the newest event, undoing a [`EventWindow::record`].
-    pub fn remove_latest(&mut self) {
-        self.events.pop();
-    }
-
     pub fn latest(&self) -> Option<DateTime<Utc>> {
         self.events.last().copied()
     }
