@@ -62,6 +62,8 @@ pub struct Engine {
     digest: KeyedDigest,
     account_locks: KeyedLocks,
     identity_limits: IdentityLimiter,
+    hashing_permits: tokio::sync::Semaphore,
+    hashing_parallelism: usize,
 }
 
 /// A flow and its account, read while holding the account's lock.
@@ -80,6 +82,8 @@ impl From<StoreError> for StepError {
 
 impl Engine {
     pub fn new(parts: EngineParts) -> Self {
+        let hashing_parallelism =
+            std::thread::available_parallelism().map_or(1, |cores| cores.get());
         Self {
             identity_limits: IdentityLimiter::new(Arc::clone(&parts.store), &parts.policy),
             store: parts.store,
@@ -89,6 +93,8 @@ impl Engine {
             hasher: Arc::new(PasswordHasherProfile::new(parts.hash_profile)),
             digest: KeyedDigest::new(parts.server_key.expose_secret().as_bytes()),
             account_locks: KeyedLocks::default(),
+            hashing_permits: tokio::sync::Semaphore::new(hashing_parallelism),
+            hashing_parallelism,
         }
     }
 
@@ -119,16 +125,27 @@ impl Engine {
                 .validate(today)
                 .map_err(|error| EnrollError::Invalid { index, error })?;
         }
-        let hasher = Arc::clone(&self.hasher);
-        let digest = self.digest.clone();
-        let accounts = tokio::task::spawn_blocking(move || {
-            people
-                .into_iter()
-                .map(|person| account_from_enrollment(&hasher, &digest, person))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|_| EnrollError::Unavailable)?;
+        // One chunk per hashing permit, so a batch uses every core the
+        // service allows for hashing and no more.
+        let chunk_size = people.len().div_ceil(self.hashing_parallelism).max(1);
+        let mut chunks = Vec::new();
+        let mut people = people.into_iter().peekable();
+        while people.peek().is_some() {
+            chunks.push(people.by_ref().take(chunk_size).collect::<Vec<_>>());
+        }
+        let tasks = chunks.into_iter().map(|chunk| {
+            let digest = self.digest.clone();
+            self.run_hashing(move |hasher| {
+                chunk
+                    .into_iter()
+                    .map(|person| account_from_enrollment(hasher, &digest, person))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let mut accounts = Vec::new();
+        for chunk in futures_util::future::join_all(tasks).await {
+            accounts.extend(chunk.map_err(|_| EnrollError::Unavailable)?);
+        }
         self.store.insert_accounts(accounts).await.map_err(|error| {
             tracing::error!(error = %error, "enrollment insert failed");
             EnrollError::Unavailable
@@ -827,28 +844,44 @@ impl Engine {
         self.digest.digest(SSN_DOMAIN, ssn.expose_secret().trim())
     }
 
-    async fn hash(&self, secret: &SecretString) -> Result<String, StepError> {
+    /// Runs Argon2 work on the blocking pool once a hashing permit is free.
+    /// The permits, one per core, bound the memory that concurrent hashes
+    /// take (19 MiB each with the production profile) and keep a burst of
+    /// sign-ins from starting more hashing threads than there are cores.
+    async fn run_hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasherProfile) -> T + Send + 'static,
+    ) -> Result<T, StepError> {
+        let _permit = self
+            .hashing_permits
+            .acquire()
+            .await
+            .map_err(|_| StepError::Unavailable)?;
         let hasher = Arc::clone(&self.hasher);
-        let secret = secret.clone();
-        tokio::task::spawn_blocking(move || hasher.hash(secret.expose_secret()))
+        tokio::task::spawn_blocking(move || work(&hasher))
             .await
             .map_err(|_| StepError::Unavailable)
     }
 
+    async fn hash(&self, secret: &SecretString) -> Result<String, StepError> {
+        let secret = secret.clone();
+        self.run_hashing(move |hasher| hasher.hash(secret.expose_secret()))
+            .await
+    }
+
     async fn verify(&self, secret: &SecretString, hash: &str) -> bool {
-        let hasher = Arc::clone(&self.hasher);
         let secret = secret.clone();
         let hash = hash.to_owned();
-        tokio::task::spawn_blocking(move || hasher.verify(secret.expose_secret(), &hash))
+        self.run_hashing(move |hasher| hasher.verify(secret.expose_secret(), &hash))
             .await
             .unwrap_or(false)
     }
 
     async fn verify_decoy(&self, secret: &SecretString) {
-        let hasher = Arc::clone(&self.hasher);
         let secret = secret.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || hasher.verify_decoy(secret.expose_secret())).await;
+        let _ = self
+            .run_hashing(move |hasher| hasher.verify_decoy(secret.expose_secret()))
+            .await;
     }
 }
 

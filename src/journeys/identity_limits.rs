@@ -54,13 +54,21 @@ impl IdentityLimiter {
 
     /// Starts an attempt against every key, or rejects it with `TryLater` when
     /// the failures and attempts in progress of any key reach its limit.
-    pub async fn begin(&self, keys: Vec<String>, now: DateTime<Utc>) -> Result<IdentityAttempt<'_>, StepError> {
+    pub async fn begin(
+        &self,
+        keys: Vec<String>,
+        now: DateTime<Utc>,
+    ) -> Result<IdentityAttempt<'_>, StepError> {
         let mut attempt = IdentityAttempt {
             limiter: self,
             keys: Vec::with_capacity(keys.len()),
         };
         for key in keys {
-            let limit = if key.starts_with(CLIENT_PREFIX) { self.per_client } else { self.per_identifier };
+            let limit = if key.starts_with(CLIENT_PREFIX) {
+                self.per_client
+            } else {
+                self.per_identifier
+            };
             let _guard = self.locks.lock(key.as_str()).await;
             let mut failures = self.store.rate_events(&key).await?;
             let in_progress = self.counts().get(&key).copied().unwrap_or(0);
@@ -75,7 +83,9 @@ impl IdentityLimiter {
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.in_progress.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.in_progress
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -84,7 +94,11 @@ impl IdentityAttempt<'_> {
     pub async fn fail(self, now: DateTime<Utc>) -> Result<(), StepError> {
         let limiter = self.limiter;
         for key in &self.keys {
-            let limit = if key.starts_with(CLIENT_PREFIX) { limiter.per_client } else { limiter.per_identifier };
+            let limit = if key.starts_with(CLIENT_PREFIX) {
+                limiter.per_client
+            } else {
+                limiter.per_identifier
+            };
             let _guard = limiter.locks.lock(key.as_str()).await;
             let mut failures = limiter.store.rate_events(key).await?;
             failures.count_recent(now, limiter.window);
