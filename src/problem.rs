@@ -186,12 +186,12 @@ fn closing_double_quote(quoted: &str) -> Option<usize> {
     None
 }
 
-/// Answers requests to paths no route serves.
+/// Rejects requests to paths no route serves.
 pub async fn route_not_found() -> Problem {
     Problem::not_found("no endpoint has this path; see /openapi.json for the API")
 }
 
-/// Answers requests with a method the path does not take.
+/// Rejects requests with a method the path does not take.
 pub async fn method_not_allowed() -> Problem {
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -20,7 +20,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until it is advanced; cloning shares the time.
+/// A clock that does not move until it is advanced. Clones share the time.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     now: Arc<Mutex<DateTime<Utc>>>,

@@ -1,5 +1,5 @@
-//! Why a step was rejected. Each variant has a stable code that clients
-//! classify; the service maps them to HTTP problem documents.
+//! The reasons a step is rejected. Each variant has a stable code that
+//! clients classify, and the service maps them to HTTP problem documents.
 
 use super::flow::Step;
 use super::password_policy::PasswordRejection;

@@ -32,14 +32,14 @@ pub struct Letter {
     pub idempotency_key: String,
 }
 
-/// The postal provider's answer to a mailed letter.
+/// The postal provider's receipt for a mailed letter.
 #[derive(Debug, Clone)]
 pub struct LetterReceipt {
     pub id: String,
     pub expected_delivery_date: NaiveDate,
 }
 
-/// A send that a provider did not accept. The reason never holds the body.
+/// A send that a provider did not accept. The reason never contains the body.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the {provider} provider failed: {reason}")]
 pub struct ProviderError {

@@ -12,7 +12,7 @@ use super::identifiers::canonical;
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
-/// Why a new password was rejected; the variant's name is its stable code.
+/// The reason a new password was rejected, with a stable code per variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 pub enum PasswordRejection {

@@ -1,4 +1,4 @@
-//! What a step returns to the user's browser.
+//! The response a successful step sends to the user's browser.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -30,7 +30,7 @@ pub struct StepResponse {
     pub questions: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<Destination>>,
-    /// Where the code just sent went.
+    /// The destination of the code just sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code_sent_to: Option<Destination>,
     /// The destination the user must confirm before a code is sent there.

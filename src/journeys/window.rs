@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The times of recent events of one kind; older ones are dropped as they
-/// leave the window, so the list never holds more than a limit's worth.
+/// The times of recent events of one kind. Older ones are dropped as they
+/// leave the window, so the list never grows past one limit's worth.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventWindow {

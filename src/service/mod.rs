@@ -47,7 +47,7 @@ pub struct AppState {
     pub trust_forwarded_for: bool,
 }
 
-/// Where the service's pieces come from.
+/// Configuration of the service: storage, hashing, policy, secrets and providers.
 pub struct ServiceConfig {
     /// The SQLite file; `None` keeps state in memory.
     pub database: Option<PathBuf>,

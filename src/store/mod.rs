@@ -30,7 +30,7 @@ pub enum StoreError {
     },
 }
 
-/// What an enrollment batch did.
+/// Counts of an enrollment batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InsertSummary {
     pub inserted: usize,

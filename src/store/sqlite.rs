@@ -15,9 +15,9 @@ use crate::journeys::account::{Account, AccountId};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
 
-/// Reads go through a pool of connections; writes through one connection,
-/// because SQLite admits one writer at a time and a second writing connection
-/// only waits in SQLite's busy handler, which sleeps in steps of milliseconds.
+/// Reads go through a pool of connections and writes through one connection.
+/// SQLite admits one writer at a time, so a second writing connection would
+/// only wait in SQLite's busy handler, which sleeps in steps of milliseconds.
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: SqlitePool,
