@@ -164,3 +164,122 @@ fn people_prints_deterministic_json_lines() {
         );
     }
 }
+
+/// Runs a scenario written from `text` and returns its report.
+fn run_scenario(text: &str) -> Value {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("scenario.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = folder.path().join("out");
+    let output = recoverylab()
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn assert_accounting_holds(report: &Value) {
+    for (kind, journey) in report["journeys"].as_object().unwrap() {
+        let count = |field: &str| journey[field].as_u64().unwrap();
+        let failed: u64 = journey["failed"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            count("started"),
+            count("completed") + failed + count("abandoned") + count("in_flight"),
+            "{kind} accounting identity: {journey}"
+        );
+    }
+}
+
+fn total(report: &Value, field: &str) -> u64 {
+    report["journeys"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|journey| journey[field].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn deadline_leaves_journeys_in_flight() {
+    let report = run_scenario(
+        r#"
+name = "deadline"
+seed = 3
+[load]
+users = 4
+journeys_per_user = 5
+max_duration_s = 1.5
+[mix]
+sign_in = 1
+forgot_password = 1
+[behaviour]
+think_time_ms = [600, 600]
+"#,
+    );
+    assert_accounting_holds(&report);
+    assert!(
+        total(&report, "in_flight") >= 1,
+        "journeys cut by the deadline stay in flight: {}",
+        report["journeys"]
+    );
+    assert!(
+        report["duration_s"].as_f64().unwrap() < 10.0,
+        "the run stops soon after its deadline"
+    );
+}
+
+#[test]
+fn abandonment_and_typos_are_counted() {
+    let report = run_scenario(
+        r#"
+name = "behaviour"
+seed = 5
+[load]
+users = 4
+journeys_per_user = 10
+max_duration_s = 30
+[mix]
+sign_in = 1
+forgot_password = 1
+[behaviour]
+abandon_probability = 0.2
+typo_probability = 0.5
+"#,
+    );
+    assert_accounting_holds(&report);
+    assert!(
+        total(&report, "abandoned") >= 1,
+        "some people abandon: {}",
+        report["journeys"]
+    );
+    assert!(
+        total(&report, "completed") >= 1,
+        "some people complete: {}",
+        report["journeys"]
+    );
+    assert_eq!(total(&report, "in_flight"), 0, "nothing is cut short");
+    let code_errors = report["steps"]["sign_in.code"]["errors"]
+        .as_u64()
+        .unwrap_or(0)
+        + report["steps"]["forgot_password.code"]["errors"]
+            .as_u64()
+            .unwrap_or(0);
+    assert!(
+        code_errors >= 1,
+        "mistyped codes are rejected and counted: {}",
+        report["steps"]
+    );
+}
