@@ -29,7 +29,7 @@ pub struct IdentityLimiter {
 }
 
 /// An identity check in progress, counted against its keys until dropped.
-/// Call [`IdentityAttempt::fail`] when the check fails.
+/// End it with [`IdentityAttempt::settle`].
 pub struct IdentityAttempt<'a> {
     limiter: &'a IdentityLimiter,
     keys: Vec<String>,
@@ -90,8 +90,20 @@ impl IdentityLimiter {
 }
 
 impl IdentityAttempt<'_> {
+    /// Ends the check: a match releases the attempt and is returned, and no
+    /// match stores a failure and returns the uniform `CouldNotVerify`.
+    pub async fn settle<T>(self, matched: Option<T>, now: DateTime<Utc>) -> Result<T, StepError> {
+        match matched {
+            Some(value) => Ok(value),
+            None => {
+                self.fail(now).await?;
+                Err(StepError::CouldNotVerify)
+            }
+        }
+    }
+
     /// Stores a failure against every key of the attempt.
-    pub async fn fail(self, now: DateTime<Utc>) -> Result<(), StepError> {
+    async fn fail(self, now: DateTime<Utc>) -> Result<(), StepError> {
         let limiter = self.limiter;
         for key in &self.keys {
             let limit = if key.starts_with(CLIENT_PREFIX) {

@@ -33,11 +33,7 @@ impl Engine {
                 && account.date_of_birth == evidence.date_of_birth
                 && !account.is_locked(now)
         });
-        let Some(account) = matched else {
-            attempt.fail(now).await?;
-            return Err(StepError::CouldNotVerify);
-        };
-        drop(attempt);
+        let account = attempt.settle(matched, now).await?;
         let mut response = StepResponse::new(Journey::ForgotUsername, None, None);
         response.username = Some(account.username);
         Ok(response)
@@ -62,11 +58,7 @@ impl Engine {
                 && account.date_of_birth == evidence.date_of_birth
                 && !account.is_locked(now)
         });
-        let Some(account) = matched else {
-            attempt.fail(now).await?;
-            return Err(StepError::CouldNotVerify);
-        };
-        drop(attempt);
+        let account = attempt.settle(matched, now).await?;
         let flow = Flow::new(
             secrets::opaque_id(),
             account.id,

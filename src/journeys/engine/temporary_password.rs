@@ -53,11 +53,7 @@ impl Engine {
         let matched = account.mailing_address.canonical_key() == address.canonical_key()
             && account.primary_phone == canonical_phone(primary_phone)
             && !account.is_locked(now);
-        if !matched {
-            attempt.fail(now).await?;
-            return Err(StepError::CouldNotVerify);
-        }
-        drop(attempt);
+        attempt.settle(matched.then_some(()), now).await?;
         locked.flow.step = Step::MailTemporaryPassword;
         self.store.save_flow(&locked.flow).await?;
         Ok(StepResponse::new(
