@@ -51,13 +51,13 @@ pub struct RunArgs {
     #[arg(long, requires_all = ["email_url", "sms_url", "postal_url", "admin_token"])]
     pub target: Option<String>,
     /// Base URL of the email provider, with --target.
-    #[arg(long)]
+    #[arg(long, requires = "target")]
     pub email_url: Option<String>,
     /// Base URL of the SMS provider, with --target.
-    #[arg(long)]
+    #[arg(long, requires = "target")]
     pub sms_url: Option<String>,
     /// Base URL of the postal provider, with --target.
-    #[arg(long)]
+    #[arg(long, requires = "target")]
     pub postal_url: Option<String>,
     /// The target service's admin token, with --target.
     #[arg(long, env = "RECOVERYLAB_ADMIN_TOKEN", hide_env_values = true)]
@@ -84,8 +84,9 @@ pub struct ServeArgs {
     /// Address of the postal mock.
     #[arg(long, default_value = "127.0.0.1:8083")]
     pub postal_listen: SocketAddr,
-    /// Real seconds one postal business day lasts.
-    #[arg(long, default_value_t = 86_400.0)]
+    /// Real seconds one postal business day lasts; match the scenario's
+    /// providers.seconds_per_business_day when a run targets this stack.
+    #[arg(long, default_value_t = 86_400.0, allow_negative_numbers = true)]
     pub seconds_per_business_day: f64,
     /// Admin token for enrollment [default: a random token, printed].
     #[arg(long, env = "RECOVERYLAB_ADMIN_TOKEN", hide_env_values = true)]
@@ -114,6 +115,10 @@ pub struct PeopleArgs {
     #[arg(long)]
     pub scenario: Option<PathBuf>,
 }
+
+/// The shortest server key accepted: the key behind SSN and code digests
+/// must not be guessable.
+const MIN_SERVER_KEY_BYTES: usize = 16;
 
 /// Runs the parsed command.
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
@@ -187,10 +192,10 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
     let options = serve_options(args)?;
     let [service, email, sms, postal] = addresses;
     let listeners = StackListeners {
-        service: bind(service).await?,
-        email: bind(email).await?,
-        sms: bind(sms).await?,
-        postal: bind(postal).await?,
+        service: bind(service, "--listen").await?,
+        email: bind(email, "--email-listen").await?,
+        sms: bind(sms, "--sms-listen").await?,
+        postal: bind(postal, "--postal-listen").await?,
     };
     let stack = Stack::start(options, listeners).await?;
 
@@ -205,9 +210,7 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.");
 
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
+    wait_for_shutdown_signal().await?;
     println!("stopping");
     stack.stop().await?;
     Ok(())
@@ -225,9 +228,17 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
     let mut options = StackOptions::new(args.database, args.hash_profile, providers);
     options.trust_forwarded_for = args.trust_forwarded_for;
     if let Some(token) = args.admin_token {
+        if token.trim().is_empty() {
+            anyhow::bail!(
+                "--admin-token is empty; give a token, or leave the option out to get a random one"
+            );
+        }
         options.admin_token = SecretString::from(token);
     }
     match args.server_key {
+        Some(key) if key.len() < MIN_SERVER_KEY_BYTES => anyhow::bail!(
+            "--server-key is shorter than {MIN_SERVER_KEY_BYTES} bytes; use a long random value such as 32 hex digits"
+        ),
         Some(key) => options.server_key = SecretString::from(key),
         None if options.database.is_some() => {
             tracing::warn!("no --server-key given: SSN lookups will not match accounts enrolled by an earlier run on this database")
@@ -237,12 +248,35 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
     Ok(options)
 }
 
-async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
-            format!("cannot listen on {address}; choose another address or free the port")
+            format!(
+                "cannot listen on {address}; free the port or choose another address with {flag}"
+            )
         })
+}
+
+/// Waits for Ctrl-C, or SIGTERM on Unix, so a service manager's stop is as
+/// clean as a person's.
+async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
+            _ = terminate.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")
+    }
 }
 
 fn people_command(args: PeopleArgs) -> anyhow::Result<()> {
@@ -252,7 +286,15 @@ fn people_command(args: PeopleArgs) -> anyhow::Result<()> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for index in args.first_index..args.first_index.saturating_add(args.count) {
+    let Some(end) = args.first_index.checked_add(args.count) else {
+        anyhow::bail!(
+            "--first-index {} plus --count {} is past the last index {}; lower one of them",
+            args.first_index,
+            args.count,
+            u64::MAX
+        );
+    };
+    for index in args.first_index..end {
         serde_json::to_writer(&mut out, &person(args.seed, index, &mix))?;
         out.write_all(b"\n")?;
     }

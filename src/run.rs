@@ -45,12 +45,14 @@ pub struct RunResult {
 /// starts; any error after that still stops the servers this run started.
 pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
     let scenario = load_scenario(&options.scenario)?;
-    let out = options
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&scenario));
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    let out = match options.out.clone() {
+        Some(out) => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+            out
+        }
+        None => create_default_out_dir(&scenario)?,
+    };
 
     match options.remote {
         Some(remote) => drive(&scenario, &out, remote.targets, &remote.admin_token, false).await,
@@ -91,7 +93,9 @@ pub fn provider_settings(scenario: &Scenario) -> ProviderSettings {
     }
 }
 
-fn default_out_dir(scenario: &Scenario) -> PathBuf {
+/// Creates a new folder under reports/ named after the scenario and the
+/// time, with a numbered suffix when a run started in the same second.
+fn create_default_out_dir(scenario: &Scenario) -> anyhow::Result<PathBuf> {
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
     let name: String = scenario
         .name
@@ -104,7 +108,25 @@ fn default_out_dir(scenario: &Scenario) -> PathBuf {
             }
         })
         .collect();
-    Path::new("reports").join(format!("{name}-{stamp}"))
+    let reports = Path::new("reports");
+    std::fs::create_dir_all(reports)
+        .context("cannot create the reports folder; run from a writable folder or pass --out")?;
+    for attempt in 1..=100 {
+        let folder = match attempt {
+            1 => reports.join(format!("{name}-{stamp}")),
+            _ => reports.join(format!("{name}-{stamp}-{attempt}")),
+        };
+        match std::fs::create_dir(&folder) {
+            Ok(()) => return Ok(folder),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!("cannot create the output folder {}", folder.display())
+                })
+            }
+        }
+    }
+    anyhow::bail!("100 runs of {name} started in the same second; pass --out to choose a folder")
 }
 
 async fn drive(
@@ -126,6 +148,9 @@ async fn drive(
         "population enrolled"
     );
 
+    // A running stack's mocks count traffic since they started; the report
+    // shows this run's share.
+    let before = provider_traffic(&targets).await;
     let shards = std::thread::available_parallelism().map_or(2, |cores| cores.get() * 4);
     let recorder = Arc::new(RunRecorder::new(shards));
     let load_started = Instant::now();
@@ -139,7 +164,11 @@ async fn drive(
     load::run_load(Arc::clone(&shared), &goose_report).await?;
     let load_elapsed = load_started.elapsed();
 
-    let providers = provider_traffic(&targets).await;
+    let after = provider_traffic(&targets).await;
+    let providers = after
+        .into_iter()
+        .map(|(name, stats)| (name, stats.since(before.get(name))))
+        .collect();
     let exhausted = shared
         .people_exhausted
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -184,13 +213,27 @@ async fn service_hash_profile(service_url: &str) -> anyhow::Result<String> {
     Ok(health.hash_profile)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Copy)]
 struct ProviderStats {
     sent: u64,
     delivered: u64,
     failed: u64,
     #[serde(default)]
     in_transit: u64,
+}
+
+impl ProviderStats {
+    /// Returns the traffic since `earlier` was read; letters in transit are a
+    /// level, not a count, so they are kept as read now.
+    fn since(self, earlier: Option<&ProviderStats>) -> ProviderStats {
+        let earlier = earlier.copied().unwrap_or_default();
+        ProviderStats {
+            sent: self.sent.saturating_sub(earlier.sent),
+            delivered: self.delivered.saturating_sub(earlier.delivered),
+            failed: self.failed.saturating_sub(earlier.failed),
+            in_transit: self.in_transit,
+        }
+    }
 }
 
 async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderStats> {

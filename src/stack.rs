@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
@@ -74,6 +75,32 @@ pub struct Stack {
 impl Stack {
     /// Starts the mocks, then the service pointed at them.
     pub async fn start(options: StackOptions, listeners: StackListeners) -> anyhow::Result<Self> {
+        // The service's state (and its database) is built first, so a bad
+        // database path fails before any server starts.
+        let url =
+            |listener: &TcpListener| listener.local_addr().map(|addr| format!("http://{addr}"));
+        let config = ServiceConfig {
+            database: options.database.clone(),
+            hash_profile: options.hash_profile,
+            policy: Policy::default(),
+            admin_token: options.admin_token.clone(),
+            server_key: options.server_key,
+            providers: ProviderUrls {
+                email: url(&listeners.email)?,
+                sms: url(&listeners.sms)?,
+                postal: url(&listeners.postal)?,
+            },
+            trust_forwarded_for: options.trust_forwarded_for,
+        };
+        let state = reference_service::build_state_with_system_clock(config)
+            .await
+            .with_context(|| match &options.database {
+                Some(path) => format!(
+                    "cannot open the service database {}; check that its folder exists and is writable",
+                    path.display()
+                ),
+                None => "cannot start the service's in-memory store".to_owned(),
+            })?;
         let providers = MockProviders::spawn_on(
             options.providers,
             listeners.email,
@@ -81,20 +108,6 @@ impl Stack {
             listeners.postal,
         )
         .await?;
-        let config = ServiceConfig {
-            database: options.database,
-            hash_profile: options.hash_profile,
-            policy: Policy::default(),
-            admin_token: options.admin_token.clone(),
-            server_key: options.server_key,
-            providers: ProviderUrls {
-                email: providers.email.url(),
-                sms: providers.sms.url(),
-                postal: providers.postal.url(),
-            },
-            trust_forwarded_for: options.trust_forwarded_for,
-        };
-        let state = reference_service::build_state_with_system_clock(config).await?;
         let engine = Arc::clone(&state.engine);
         let purger = reference_service::spawn_purger(Arc::clone(&engine));
         let service = server::spawn(listeners.service, reference_service::router(state))?;

@@ -6,15 +6,16 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::journeys::hashing::HashProfile;
+use crate::people::person::SSN_SPACE;
 use crate::people::{JourneyKind, JourneyMix};
 
 /// A scenario file rejected before the run, naming the file, key and fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario file {path}: {source}; check the path")]
+    #[error("cannot read scenario file {path}: {error}; check the path")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid scenario file {path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -191,9 +192,9 @@ impl Scenario {
 
 /// Reads and validates a scenario file.
 pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     parse_scenario(path, &text)
 }
@@ -202,9 +203,19 @@ pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
 pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let raw: RawScenario = toml::from_str(text).map_err(|error| ScenarioError::Parse {
         path: path.to_owned(),
-        message: error.to_string().trim_end().replace('\n', "\n  "),
+        message: plain_type_names(error.to_string().trim_end()).replace('\n', "\n  ")
+            + "\n  docs/scenarios.md lists every key with its type and range",
     })?;
     validate(path, raw)
+}
+
+/// Replaces Rust type names in TOML errors with the words a scenario author uses.
+fn plain_type_names(message: &str) -> String {
+    message
+        .replace("expected i64", "expected a whole number")
+        .replace("expected u64", "expected a whole number of 0 or more")
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected a list such as [1, 2]")
 }
 
 struct Checker<'a> {
@@ -243,6 +254,17 @@ impl Checker<'_> {
         Ok(value)
     }
 
+    fn rate(&self, key: &str, value: f64, max: f64) -> Result<f64, ScenarioError> {
+        if !value.is_finite() || value <= 0.0 || value > max {
+            return Err(self.invalid(
+                key,
+                format!("is {value}"),
+                &format!("set a rate per second greater than 0 and at most {max}"),
+            ));
+        }
+        Ok(value)
+    }
+
     fn probability(&self, key: &str, value: f64) -> Result<f64, ScenarioError> {
         if !(0.0..=1.0).contains(&value) {
             return Err(self.invalid(key, format!("is {value}"), "set a probability from 0 to 1"));
@@ -276,7 +298,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         raw.load.max_duration_s,
         7.0 * 86_400.0,
     )?;
-    let users_per_second = check.seconds(
+    let users_per_second = check.rate(
         "load.users_per_second",
         raw.load.users_per_second.unwrap_or(users as f64),
         1_000_000.0,
@@ -296,7 +318,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     let people = match raw.population.people {
         None => minimum,
         Some(people) => {
-            let people = check.count("population.people", people, 1, 100_000_000)?;
+            let people = check.count("population.people", people, 1, SSN_SPACE as i64)?;
             if people < minimum {
                 return Err(check.invalid(
                     "population.people",
@@ -307,11 +329,18 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             people
         }
     };
+    if people > SSN_SPACE {
+        return Err(check.invalid(
+            "load.journeys_per_user",
+            format!("with load.users needs {people} people, more than the {SSN_SPACE} distinct synthetic people"),
+            "lower load.users or load.journeys_per_user",
+        ));
+    }
     let first_index = check.count(
         "population.first_index",
         raw.population.first_index.unwrap_or(0),
         0,
-        1 << 40,
+        (SSN_SPACE - people) as i64,
     )?;
 
     let [think_min, think_max] = raw.behaviour.think_time_ms;
@@ -494,6 +523,26 @@ seconds_per_business_day = 0.5
                 "too few people",
                 VALID.replace("[load]", "[population]\npeople = 3\n[load]"),
                 "population.people",
+            ),
+            (
+                "too many journeys",
+                VALID
+                    .replace("users = 5", "users = 100000")
+                    .replace("journeys_per_user = 2", "journeys_per_user = 1000000"),
+                "load.journeys_per_user",
+            ),
+            (
+                "first index past the people",
+                VALID.replace("[load]", "[population]\nfirst_index = 98990095\n[load]"),
+                "population.first_index",
+            ),
+            (
+                "rate of users",
+                VALID.replace(
+                    "max_duration_s = 30",
+                    "max_duration_s = 30\nusers_per_second = 0",
+                ),
+                "per second",
             ),
         ];
         for (case, text, key) in cases {

@@ -20,8 +20,8 @@ pub struct SecurityQuestion {
     pub answer: SecretString,
 }
 
-/// A person to enroll. No `Debug`: it carries the SSN, date of birth,
-/// password and answers.
+/// A person to enroll.
+// No `Debug`: it carries the SSN, date of birth, password and answers.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Enrollment {

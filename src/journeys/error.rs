@@ -8,7 +8,7 @@ use super::password_policy::PasswordRejection;
 pub enum StepError {
     #[error("no active flow has this id; it may have expired after 30 idle minutes, so start the journey again")]
     FlowNotFound,
-    #[error("this flow expects the step {expected:?} next; send that step")]
+    #[error("this flow expects the step {expected} next; send that step")]
     OutOfOrder { expected: Step },
     #[error("the details could not be verified; check them and try again")]
     CouldNotVerify,

@@ -41,6 +41,29 @@ pub enum Step {
     ConfirmContact,
 }
 
+impl Step {
+    /// Returns the step's name as it appears in responses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Code => "code",
+            Step::Answers => "answers",
+            Step::Channel => "channel",
+            Step::NewPassword => "new_password",
+            Step::AcceptTerms => "accept_terms",
+            Step::VerifyAddress => "verify_address",
+            Step::MailTemporaryPassword => "mail_temporary_password",
+            Step::EmailTemporaryPassword => "email_temporary_password",
+            Step::ConfirmContact => "confirm_contact",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
 /// A channel that can carry a one-time code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -224,5 +247,27 @@ impl Flow {
             return CodeCheck::Rejected(StepError::TryLater);
         }
         CodeCheck::Rejected(StepError::WrongCode { voided })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_match_serialized_names() {
+        for step in [
+            Step::Code,
+            Step::Answers,
+            Step::Channel,
+            Step::NewPassword,
+            Step::AcceptTerms,
+            Step::VerifyAddress,
+            Step::MailTemporaryPassword,
+            Step::EmailTemporaryPassword,
+            Step::ConfirmContact,
+        ] {
+            assert_eq!(serde_json::to_value(step).unwrap(), step.name(), "{step:?}");
+        }
     }
 }

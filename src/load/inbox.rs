@@ -29,6 +29,7 @@ struct Letterbox {
 
 #[derive(Deserialize)]
 struct DeliveredLetter {
+    id: String,
     text: String,
 }
 
@@ -94,14 +95,30 @@ impl Driver<'_> {
         }
     }
 
-    /// Waits for a letter in the person's letterbox and returns its text.
-    pub async fn wait_for_letter(&mut self) -> Result<String, Stop> {
+    /// Returns the id of the newest letter in the person's letterbox, so a
+    /// later wait can tell a new letter from one an earlier run left there.
+    pub async fn newest_letter_id(&mut self) -> Option<String> {
+        let (url, query) = self.letterbox_request();
+        let letterbox: Option<Letterbox> = self.fetch_json(&url, "letterbox.postal", &query).await;
+        letterbox.and_then(|letterbox| letterbox.letters.into_iter().last().map(|letter| letter.id))
+    }
+
+    fn letterbox_request(&self) -> (String, [(&'static str, String); 2]) {
         let address = &self.person.mailing_address;
         let url = format!("{}/v1/letterbox", self.shared.targets.postal);
-        let query = [
-            ("line1", address.line1.clone()),
-            ("zip", address.zip.clone()),
-        ];
+        (
+            url,
+            [
+                ("line1", address.line1.clone()),
+                ("zip", address.zip.clone()),
+            ],
+        )
+    }
+
+    /// Waits for a letter newer than `previous` in the person's letterbox and
+    /// returns its text.
+    pub async fn wait_for_letter(&mut self, previous: Option<String>) -> Result<String, Stop> {
+        let (url, query) = self.letterbox_request();
         let scenario = &self.shared.scenario;
         let started = Instant::now();
         // The maximum transit, plus the code wait as slack for a busy machine.
@@ -111,9 +128,8 @@ impl Driver<'_> {
         loop {
             let letterbox: Option<Letterbox> =
                 self.fetch_json(&url, "letterbox.postal", &query).await;
-            if let Some(letter) =
-                letterbox.and_then(|letterbox| letterbox.letters.into_iter().last())
-            {
+            let newest = letterbox.and_then(|letterbox| letterbox.letters.into_iter().last());
+            if let Some(letter) = newest.filter(|letter| Some(&letter.id) != previous.as_ref()) {
                 self.shared.recorder.record_delivery(
                     self.user_index(),
                     "postal",

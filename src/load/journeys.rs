@@ -195,6 +195,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
             Some(body),
         )
         .await?;
+    let previous_letter = driver.newest_letter_id().await;
     driver
         .step(
             "temp_password_postal.mail",
@@ -202,7 +203,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
             None,
         )
         .await?;
-    let letter = driver.wait_for_letter().await?;
+    let letter = driver.wait_for_letter(previous_letter).await?;
     let temporary = temporary_password_in(&letter)
         .ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
     sign_in_with_temporary_password(

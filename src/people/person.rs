@@ -12,10 +12,12 @@ use super::journey_kind::{JourneyKind, JourneyMix};
 use crate::journeys::account::{MailingAddress, SecondFactor};
 
 /// Never-issued SSN areas 900 to 999, each with groups 01 to 99 and serials
-/// 0001 to 9999: about 98 million distinct numbers.
-const SSN_SPACE: u64 = 100 * 99 * 9999;
-/// Area codes 200 to 999 with the fictional 555-0100 to 555-0199 block.
-const PHONE_SPACE: u64 = 800 * 100;
+/// 0001 to 9999: 98,990,100 distinct numbers. A population can hold at most
+/// this many people, because the service enrolls one account per SSN.
+pub const SSN_SPACE: u64 = 100 * 99 * 9999;
+/// Area codes 200 to 999 with the fictional 555-0100 to 555-0199 block:
+/// 80,000 numbers, so people 80,000 indexes apart share a handset.
+pub const PHONE_SPACE: u64 = 800 * 100;
 
 const QUESTIONS: [&str; 6] = [
     "What was the name of your first pet?",

@@ -169,7 +169,9 @@ pub fn spawn_purger(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
             match engine.purge_expired().await {
                 Ok(0) => {}
                 Ok(purged) => tracing::debug!(purged, "purged idle flows and rate-limit records"),
-                Err(error) => tracing::warn!(error = %error, "purge of idle records failed"),
+                Err(error) => {
+                    tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "purge of idle records failed")
+                }
             }
         }
     })

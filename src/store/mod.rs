@@ -19,9 +19,9 @@ pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
+    #[error("database migration failed")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored record {key} is not valid JSON: {source}")]
     Corrupt {

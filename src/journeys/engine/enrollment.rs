@@ -41,7 +41,7 @@ impl Engine {
             accounts.extend(chunk.map_err(|_| EnrollError::Unavailable)?);
         }
         self.store.insert_accounts(accounts).await.map_err(|error| {
-            tracing::error!(error = %error, "enrollment insert failed");
+            tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "enrollment insert failed");
             EnrollError::Unavailable
         })
     }

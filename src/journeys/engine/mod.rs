@@ -81,7 +81,7 @@ struct LockedFlow<'a> {
 
 impl From<StoreError> for StepError {
     fn from(error: StoreError) -> Self {
-        tracing::error!(error = %error, "store operation failed");
+        tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "store operation failed");
         StepError::Unavailable
     }
 }
