@@ -289,10 +289,10 @@ fn build_report(
                 failed: record.failed.clone(),
                 abandoned: record.abandoned,
                 in_flight: record.started.saturating_sub(ended),
-                duration_ms: record
+                duration_us: record
                     .duration
                     .as_ref()
-                    .map(|histogram| Percentiles::from_histogram(histogram, 1000)),
+                    .map(|histogram| Percentiles::from_histogram(histogram, 1)),
             },
         );
     }

@@ -14,7 +14,7 @@ pub fn render(report: &Report) -> String {
         report.scenario_file,
         report.seed,
         report.hash_profile,
-        report.started_at,
+        report.started_at.get(..19).unwrap_or(&report.started_at),
         report.duration_s,
         report.target.service_url,
         if report.target.in_process { " (started in process)" } else { "" }
@@ -31,10 +31,13 @@ pub fn render(report: &Report) -> String {
         report.throughput.steps_per_s
     );
 
-    let _ = writeln!(out, "## Journeys\n");
     let _ = writeln!(
         out,
-        "| journey | started | completed | failed | abandoned | in flight | p50 ms | p99 ms |"
+        "## Journeys\n\nTimes in milliseconds, from the first step to the last, think time and waits for codes and letters included.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| journey | started | completed | failed | abandoned | in flight | p50 | p99 |"
     );
     let _ = writeln!(
         out,
@@ -42,8 +45,8 @@ pub fn render(report: &Report) -> String {
     );
     for (kind, journey) in &report.journeys {
         let (p50, p99) = journey
-            .duration_ms
-            .map(|p| (p.p50.to_string(), p.p99.to_string()))
+            .duration_us
+            .map(|p| (milliseconds(p.p50), milliseconds(p.p99)))
             .unwrap_or(("-".into(), "-".into()));
         let _ = writeln!(
             out,
@@ -69,7 +72,10 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(out, "\nFailure reasons: {}.", failures.join("; "));
     }
 
-    let _ = writeln!(out, "\n## Steps (latency in microseconds)\n");
+    let _ = writeln!(
+        out,
+        "\n## Steps\n\nLatency in milliseconds as the client saw it; report.json has microseconds and the whole histograms.\n"
+    );
     let _ = writeln!(
         out,
         "| step | count | errors | p50 | p90 | p99 | p99.9 | max |"
@@ -88,8 +94,14 @@ pub fn render(report: &Report) -> String {
         } = stats.latency_us;
         let _ = writeln!(
             out,
-            "| {step} | {} | {} | {p50} | {p90} | {p99} | {p999} | {max} |",
-            stats.count, stats.errors
+            "| {step} | {} | {} | {} | {} | {} | {} | {} |",
+            stats.count,
+            stats.errors,
+            milliseconds(p50),
+            milliseconds(p90),
+            milliseconds(p99),
+            milliseconds(p999),
+            milliseconds(max)
         );
     }
 
@@ -102,12 +114,7 @@ pub fn render(report: &Report) -> String {
     for (provider, traffic) in &report.providers {
         let (p50, p99) = traffic
             .delivery_latency_us
-            .map(|p| {
-                (
-                    format!("{:.1}", p.p50 as f64 / 1000.0),
-                    format!("{:.1}", p.p99 as f64 / 1000.0),
-                )
-            })
+            .map(|p| (milliseconds(p.p50), milliseconds(p.p99)))
             .unwrap_or(("-".into(), "-".into()));
         let _ = writeln!(
             out,
@@ -116,4 +123,9 @@ pub fn render(report: &Report) -> String {
         );
     }
     out
+}
+
+/// Formats microseconds as milliseconds with one decimal.
+fn milliseconds(micros: u64) -> String {
+    format!("{:.1}", micros as f64 / 1000.0)
 }

@@ -66,8 +66,9 @@ pub struct JourneyOutcomes {
     pub failed: BTreeMap<String, u64>,
     pub abandoned: u64,
     pub in_flight: u64,
-    /// End-to-end time of completed journeys, in milliseconds.
-    pub duration_ms: Option<Percentiles>,
+    /// End-to-end time of completed journeys in microseconds, think time and
+    /// waits for deliveries included.
+    pub duration_us: Option<Percentiles>,
 }
 
 impl JourneyOutcomes {
