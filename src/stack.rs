@@ -92,6 +92,7 @@ impl Stack {
             },
             trust_forwarded_for: options.trust_forwarded_for,
         };
+
         let state = reference_service::build_state_with_system_clock(config)
             .await
             .with_context(|| match &options.database {
@@ -101,6 +102,7 @@ impl Stack {
                 ),
                 None => "cannot start the service's in-memory store".to_owned(),
             })?;
+
         let providers = MockProviders::spawn_on(
             options.providers,
             listeners.email,
@@ -108,6 +110,7 @@ impl Stack {
             listeners.postal,
         )
         .await?;
+
         let engine = Arc::clone(&state.engine);
         let purger = reference_service::spawn_purger(Arc::clone(&engine));
         let service = server::spawn(listeners.service, reference_service::router(state))?;

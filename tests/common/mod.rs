@@ -89,7 +89,7 @@ impl Reply {
     }
 }
 
-/// The moment every test clock starts at: a Monday afternoon.
+/// Returns the moment every test clock starts at: a Monday afternoon.
 pub fn test_start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap()
 }

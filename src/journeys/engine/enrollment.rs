@@ -19,6 +19,7 @@ impl Engine {
                 .validate(today)
                 .map_err(|error| EnrollError::Invalid { index, error })?;
         }
+
         // One chunk per hashing permit, so a batch uses every core the
         // service allows for hashing and no more.
         let chunk_size = people.len().div_ceil(self.hashing_parallelism).max(1);
@@ -27,6 +28,7 @@ impl Engine {
         while people.peek().is_some() {
             chunks.push(people.by_ref().take(chunk_size).collect::<Vec<_>>());
         }
+
         let tasks = chunks.into_iter().map(|chunk| {
             let digest = self.digest.clone();
             self.run_hashing(move |hasher| {
@@ -40,6 +42,7 @@ impl Engine {
         for chunk in futures_util::future::join_all(tasks).await {
             accounts.extend(chunk.map_err(|_| EnrollError::Unavailable)?);
         }
+
         self.store.insert_accounts(accounts).await.map_err(|error| {
             tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "enrollment insert failed");
             EnrollError::Unavailable

@@ -86,11 +86,13 @@ impl Engine {
         if locked.account.is_locked(now) {
             return Err(StepError::TryLater);
         }
+
         let mut all_match = answers.len() == locked.account.answer_hashes.len();
         for (answer, hash) in answers.iter().zip(&locked.account.answer_hashes) {
             let normalized = SecretString::from(canonical_answer(answer.expose_secret()));
             all_match &= self.verify(&normalized, hash).await;
         }
+
         if !all_match {
             let locked_now = locked.account.record_failure(now, &self.policy);
             self.store.save_account(&locked.account).await?;
@@ -101,6 +103,7 @@ impl Engine {
                 StepError::WrongAnswers
             });
         }
+
         locked.flow.step = Step::Channel;
         self.store.save_flow(&locked.flow).await?;
         let mut response =

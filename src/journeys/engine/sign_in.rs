@@ -131,6 +131,7 @@ impl Engine {
         if locked.account.is_locked(now) {
             return Err(StepError::TryLater);
         }
+
         let matches = locked.flow.code.as_ref().is_some_and(|issued| {
             self.digest.matches(
                 CODE_DOMAIN,
@@ -147,6 +148,7 @@ impl Engine {
             self.store.save_flow(&locked.flow).await?;
             return Err(error);
         }
+
         // An account that signed in with a temporary password and left before
         // choosing a new one must still choose it, whichever password it uses.
         if locked.flow.journey == Journey::SignIn && !locked.account.must_change_password {
@@ -155,6 +157,7 @@ impl Engine {
                 .finish_with_session(&locked.account, Journey::SignIn, now)
                 .await;
         }
+
         locked.flow.step = Step::NewPassword;
         self.store.save_flow(&locked.flow).await?;
         Ok(StepResponse::new(

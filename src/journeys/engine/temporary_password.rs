@@ -71,6 +71,7 @@ impl Engine {
         locked
             .flow
             .begin_step(Step::MailTemporaryPassword, now, &self.policy)?;
+
         let temporary = SecretString::from(secrets::temporary_password());
         let previous = self
             .issue_temporary_password(
@@ -80,6 +81,7 @@ impl Engine {
                 now,
             )
             .await?;
+
         let letter = Letter {
             to: locked.account.mailing_address.clone(),
             text: SecretString::from(format!(
@@ -100,6 +102,7 @@ impl Engine {
                 });
             }
         };
+
         self.store.delete_flow(flow_id).await?;
         tracing::debug!(flow_id, account_id = locked.account.id, letter_id = %receipt.id, "temporary password mailed");
         let mut response = StepResponse::new(locked.flow.journey, None, None);
