@@ -1897,3 +1897,17 @@ async fn misshapen_secrets_not_echoed() {
     );
     reply.assert_echoes_none(&[ssn_digits]);
 }
+
+#[tokio::test]
+async fn session_expires_after_twelve_hours() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::SignIn, 80).await;
+    let token = app.full_sign_in(&someone, &someone.password).await;
+
+    app.advance(Duration::hours(12) - Duration::seconds(1));
+    app.session(&token).await.assert_ok();
+    app.advance(Duration::seconds(2));
+    app.session(&token)
+        .await
+        .assert_problem(401, "invalid_session");
+}

@@ -21,6 +21,8 @@ pub struct Policy {
     pub postal_temporary_password_validity: Duration,
     pub email_temporary_password_validity: Duration,
     pub flow_idle_timeout: Duration,
+    /// How long a session lasts after sign-in.
+    pub session_lifetime: Duration,
     /// The terms-of-service version a user accepts at the end of a recovery.
     pub terms_version: u32,
 }
@@ -42,6 +44,7 @@ impl Default for Policy {
             postal_temporary_password_validity: Duration::days(30),
             email_temporary_password_validity: Duration::hours(24),
             flow_idle_timeout: Duration::minutes(30),
+            session_lifetime: Duration::hours(12),
             terms_version: 1,
         }
     }

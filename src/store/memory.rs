@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{InsertSummary, Store, StoreError};
+use super::{InsertSummary, PurgeCutoffs, Store, StoreError};
 use crate::journeys::account::{Account, AccountId};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
@@ -17,7 +17,7 @@ struct Tables {
     by_username: HashMap<String, AccountId>,
     by_ssn: HashMap<String, AccountId>,
     flows: HashMap<String, Flow>,
-    sessions: HashMap<String, AccountId>,
+    sessions: HashMap<String, (AccountId, DateTime<Utc>)>,
     rate_events: HashMap<String, EventWindow>,
 }
 
@@ -109,22 +109,31 @@ impl Store for MemoryStore {
         &self,
         token_digest: &str,
         account_id: AccountId,
-        _created_at: DateTime<Utc>,
+        created_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.tables()
             .sessions
-            .insert(token_digest.to_owned(), account_id);
+            .insert(token_digest.to_owned(), (account_id, created_at));
         Ok(())
     }
 
-    async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError> {
-        Ok(self.tables().sessions.get(token_digest).copied())
+    async fn session_account(
+        &self,
+        token_digest: &str,
+        created_since: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, StoreError> {
+        Ok(self
+            .tables()
+            .sessions
+            .get(token_digest)
+            .filter(|(_, created_at)| *created_at >= created_since)
+            .map(|(account_id, _)| *account_id))
     }
 
     async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError> {
         let mut tables = self.tables();
         let before = tables.sessions.len();
-        tables.sessions.retain(|_, owner| *owner != account_id);
+        tables.sessions.retain(|_, (owner, _)| *owner != account_id);
         Ok((before - tables.sessions.len()) as u64)
     }
 
@@ -147,21 +156,21 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn purge(
-        &self,
-        flows_before: DateTime<Utc>,
-        events_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError> {
         let mut tables = self.tables();
-        let before = tables.flows.len() + tables.rate_events.len();
+        let before = tables.flows.len() + tables.rate_events.len() + tables.sessions.len();
         tables
             .flows
-            .retain(|_, flow| flow.last_active_at >= flows_before);
+            .retain(|_, flow| flow.last_active_at >= cutoffs.flows);
         tables.rate_events.retain(|_, events| {
             events
                 .latest()
-                .is_some_and(|latest| latest >= events_before)
+                .is_some_and(|latest| latest >= cutoffs.rate_events)
         });
-        Ok((before - tables.flows.len() - tables.rate_events.len()) as u64)
+        tables
+            .sessions
+            .retain(|_, (_, created_at)| *created_at >= cutoffs.sessions);
+        let after = tables.flows.len() + tables.rate_events.len() + tables.sessions.len();
+        Ok((before - after) as u64)
     }
 }

@@ -38,6 +38,17 @@ pub struct InsertSummary {
     pub already_enrolled: usize,
 }
 
+/// The times before which idle records are deleted.
+#[derive(Debug, Clone, Copy)]
+pub struct PurgeCutoffs {
+    /// Flows last active before this.
+    pub flows: DateTime<Utc>,
+    /// Rate-limit keys with no event since this.
+    pub rate_events: DateTime<Utc>,
+    /// Sessions created before this.
+    pub sessions: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts new accounts, assigning their ids, and skips any whose
@@ -60,7 +71,12 @@ pub trait Store: Send + Sync + 'static {
         account_id: AccountId,
         created_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError>;
+    /// Returns the account of a session created at or after `created_since`.
+    async fn session_account(
+        &self,
+        token_digest: &str,
+        created_since: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, StoreError>;
     /// Deletes every session of the account and returns how many there were.
     async fn delete_sessions_of_account(&self, account_id: AccountId) -> Result<u64, StoreError>;
 
@@ -69,11 +85,6 @@ pub trait Store: Send + Sync + 'static {
     /// Saves the events of a rate-limit key; an empty window deletes the key.
     async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError>;
 
-    /// Deletes flows idle since before `flows_before` and rate-limit keys with
-    /// no event since `events_before`, returning how many records went.
-    async fn purge(
-        &self,
-        flows_before: DateTime<Utc>,
-        events_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    /// Deletes the records older than the cutoffs and returns how many went.
+    async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError>;
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{InsertSummary, Store, StoreError};
+use super::{InsertSummary, PurgeCutoffs, Store, StoreError};
 use crate::journeys::account::{Account, AccountId};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
@@ -199,11 +199,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn session_account(&self, token_digest: &str) -> Result<Option<AccountId>, StoreError> {
-        let id = sqlx::query_scalar("SELECT account_id FROM sessions WHERE token_digest = ?")
-            .bind(token_digest)
-            .fetch_optional(&self.pool)
-            .await?;
+    async fn session_account(
+        &self,
+        token_digest: &str,
+        created_since: DateTime<Utc>,
+    ) -> Result<Option<AccountId>, StoreError> {
+        let id = sqlx::query_scalar(
+            "SELECT account_id FROM sessions WHERE token_digest = ? AND created_at >= ?",
+        )
+        .bind(token_digest)
+        .bind(created_since.timestamp())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(id)
     }
 
@@ -242,19 +249,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn purge(
-        &self,
-        flows_before: DateTime<Utc>,
-        events_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        let flows = sqlx::query("DELETE FROM flows WHERE last_active_at < ?")
-            .bind(flows_before.timestamp())
-            .execute(&self.writer)
-            .await?;
-        let events = sqlx::query("DELETE FROM rate_events WHERE latest_at < ?")
-            .bind(events_before.timestamp())
-            .execute(&self.writer)
-            .await?;
-        Ok(flows.rows_affected() + events.rows_affected())
+    async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM flows WHERE last_active_at < ?", cutoffs.flows),
+            (
+                "DELETE FROM rate_events WHERE latest_at < ?",
+                cutoffs.rate_events,
+            ),
+            (
+                "DELETE FROM sessions WHERE created_at < ?",
+                cutoffs.sessions,
+            ),
+        ] {
+            let result = sqlx::query(sql)
+                .bind(cutoff.timestamp())
+                .execute(&self.writer)
+                .await?;
+            purged += result.rows_affected();
+        }
+        Ok(purged)
     }
 }

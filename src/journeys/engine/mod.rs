@@ -32,7 +32,7 @@ use super::notifier::{EmailMessage, Notifier, SmsMessage};
 use super::policy::Policy;
 use super::response::{Destination, StepResponse};
 use super::secrets;
-use crate::store::{Store, StoreError};
+use crate::store::{PurgeCutoffs, Store, StoreError};
 
 const SSN_DOMAIN: &str = "ssn";
 const CODE_DOMAIN: &str = "one-time-code";
@@ -121,13 +121,14 @@ impl Engine {
     }
 
     /// Returns the username behind a session token, or `None` if the token is
-    /// unknown or was revoked.
+    /// unknown, expired or revoked.
     pub async fn session_username(
         &self,
         token: &SecretString,
     ) -> Result<Option<String>, StepError> {
         let digest = self.digest.digest(SESSION_DOMAIN, token.expose_secret());
-        let Some(account_id) = self.store.session_account(&digest).await? else {
+        let created_since = self.now() - self.policy.session_lifetime;
+        let Some(account_id) = self.store.session_account(&digest, created_since).await? else {
             return Ok(None);
         };
         Ok(self
@@ -137,12 +138,15 @@ impl Engine {
             .map(|account| account.username))
     }
 
-    /// Deletes idle flows and stale rate-limit keys.
+    /// Deletes idle flows, stale rate-limit keys and expired sessions.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
-        let events_before = now - self.policy.identity_window.max(self.policy.lockout_window);
         self.store
-            .purge(now - self.policy.flow_idle_timeout, events_before)
+            .purge(PurgeCutoffs {
+                flows: now - self.policy.flow_idle_timeout,
+                rate_events: now - self.policy.identity_window,
+                sessions: now - self.policy.session_lifetime,
+            })
             .await
     }
 
