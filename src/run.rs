@@ -189,6 +189,7 @@ async fn drive(
         providers,
     );
     report.hash_profile = hash_profile;
+    report.load.journeys_skipped = exhausted;
     report::write::write_report(out, &report)
         .with_context(|| format!("cannot write the report into {}", out.display()))?;
     Ok(RunResult {
@@ -345,6 +346,7 @@ fn build_report(
             journeys_per_user: scenario.journeys_per_user,
             people: scenario.people,
             max_duration_s: scenario.max_duration.as_secs_f64(),
+            journeys_skipped: 0,
         },
         enrollment: EnrollmentStats {
             people: enrollment.enrolled,

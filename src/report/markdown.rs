@@ -31,6 +31,13 @@ pub fn render(report: &Report) -> String {
         report.throughput.steps_per_s
     );
 
+    if report.load.journeys_skipped > 0 {
+        let _ = writeln!(
+            out,
+            "{} journeys were not started because every enrolled person of their kind was used; raise population.people.\n",
+            report.load.journeys_skipped
+        );
+    }
     let _ = writeln!(
         out,
         "## Journeys\n\nTimes in milliseconds, from the first step to the last, think time and waits for codes and letters included.\n"

@@ -40,6 +40,8 @@ pub struct LoadSettings {
     pub journeys_per_user: usize,
     pub people: u64,
     pub max_duration_s: f64,
+    /// Journeys never started because every person of their kind was used.
+    pub journeys_skipped: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
