@@ -14,7 +14,7 @@ use crate::load::Targets;
 use crate::people::{person, JourneyMix};
 use crate::providers::ProviderSettings;
 use crate::run::{run, RemoteTarget, RunOptions};
-use crate::stack::{Stack, StackListeners, StackOptions};
+use crate::stack::{ExternalProviders, Stack, StackListeners, StackOptions};
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +98,15 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a trusted proxy or for load tests).
     #[arg(long)]
     pub trust_forwarded_for: bool,
+    /// Send the service's email through this provider's base URL instead of the email mock.
+    #[arg(long)]
+    pub email_provider_url: Option<String>,
+    /// Send the service's texts through this provider's base URL instead of the SMS mock.
+    #[arg(long)]
+    pub sms_provider_url: Option<String>,
+    /// Send the service's letters through this provider's base URL instead of the postal mock.
+    #[arg(long)]
+    pub postal_provider_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -199,11 +208,20 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
     };
     let stack = Stack::start(options, listeners).await?;
 
-    let urls = stack.provider_urls();
+    let mocks = stack.provider_urls();
+    let used = &stack.service_providers;
     println!("service: {}", stack.service.url());
-    println!("email:   {}", urls.email);
-    println!("sms:     {}", urls.sms);
-    println!("postal:  {}", urls.postal);
+    for (name, mock, sends_to) in [
+        ("email: ", &mocks.email, &used.email),
+        ("sms:   ", &mocks.sms, &used.sms),
+        ("postal:", &mocks.postal, &used.postal),
+    ] {
+        if mock == sends_to {
+            println!("{name} {mock}");
+        } else {
+            println!("{name} {mock} (mock; the service sends to {sends_to})");
+        }
+    }
     if generated_token {
         use secrecy::ExposeSecret;
         println!("admin token: {}", stack.admin_token.expose_secret());
@@ -227,6 +245,11 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
         .context("invalid --seconds-per-business-day")?;
     let mut options = StackOptions::new(args.database, args.hash_profile, providers);
     options.trust_forwarded_for = args.trust_forwarded_for;
+    options.external_providers = ExternalProviders {
+        email: checked_base_url("--email-provider-url", args.email_provider_url)?,
+        sms: checked_base_url("--sms-provider-url", args.sms_provider_url)?,
+        postal: checked_base_url("--postal-provider-url", args.postal_provider_url)?,
+    };
     if let Some(token) = args.admin_token {
         if token.trim().is_empty() {
             anyhow::bail!(
@@ -246,6 +269,23 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
         None => {}
     }
     Ok(options)
+}
+
+/// Checks that a provider URL is an http or https base URL and drops a
+/// trailing slash, so paths join cleanly.
+fn checked_base_url(flag: &str, url: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let parsed = reqwest::Url::parse(&url).with_context(|| {
+        format!("{flag} {url:?} is not a URL; give a base URL such as http://127.0.0.1:9000")
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        anyhow::bail!(
+            "{flag} {url:?} is not an http or https URL; give a base URL such as http://127.0.0.1:9000"
+        );
+    }
+    Ok(Some(url.trim_end_matches('/').to_owned()))
 }
 
 async fn bind(address: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {

@@ -24,6 +24,17 @@ pub struct StackOptions {
     pub admin_token: SecretString,
     pub server_key: SecretString,
     pub trust_forwarded_for: bool,
+    /// Providers the service sends through instead of the built-in mocks.
+    pub external_providers: ExternalProviders,
+}
+
+/// Base URLs of other providers that replace the mocks, each `None` to keep
+/// the mock.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalProviders {
+    pub email: Option<String>,
+    pub sms: Option<String>,
+    pub postal: Option<String>,
 }
 
 impl StackOptions {
@@ -40,6 +51,7 @@ impl StackOptions {
             admin_token: SecretString::from(secrets::session_token()),
             server_key: SecretString::from(secrets::session_token()),
             trust_forwarded_for: true,
+            external_providers: ExternalProviders::default(),
         }
     }
 }
@@ -69,27 +81,33 @@ pub struct Stack {
     pub providers: MockProviders,
     pub admin_token: SecretString,
     pub engine: Arc<crate::journeys::Engine>,
+    /// Where the service sends: the mocks, or the external providers chosen.
+    pub service_providers: ProviderUrls,
     purger: tokio::task::JoinHandle<()>,
 }
 
 impl Stack {
-    /// Starts the mocks, then the service pointed at them.
+    /// Starts the service, then the mocks it sends through.
     pub async fn start(options: StackOptions, listeners: StackListeners) -> anyhow::Result<Self> {
         // The service's state (and its database) is built first, so a bad
         // database path fails before any server starts.
-        let url =
-            |listener: &TcpListener| listener.local_addr().map(|addr| format!("http://{addr}"));
+        let external = &options.external_providers;
+        let url = |chosen: &Option<String>, listener: &TcpListener| match chosen {
+            Some(url) => Ok(url.clone()),
+            None => listener.local_addr().map(|addr| format!("http://{addr}")),
+        };
+        let service_providers = ProviderUrls {
+            email: url(&external.email, &listeners.email)?,
+            sms: url(&external.sms, &listeners.sms)?,
+            postal: url(&external.postal, &listeners.postal)?,
+        };
         let config = ServiceConfig {
             database: options.database.clone(),
             hash_profile: options.hash_profile,
             policy: Policy::default(),
             admin_token: options.admin_token.clone(),
             server_key: options.server_key,
-            providers: ProviderUrls {
-                email: url(&listeners.email)?,
-                sms: url(&listeners.sms)?,
-                postal: url(&listeners.postal)?,
-            },
+            providers: service_providers.clone(),
             trust_forwarded_for: options.trust_forwarded_for,
         };
 
@@ -120,6 +138,7 @@ impl Stack {
             providers,
             admin_token: options.admin_token,
             engine,
+            service_providers,
             purger,
         })
     }

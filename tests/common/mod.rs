@@ -145,6 +145,12 @@ impl TestApp {
 
     /// Returns person `index` of the test population, needing `kind`.
     pub fn person(&self, kind: JourneyKind, index: u64) -> Person {
+        Self::person_without_app(kind, index)
+    }
+
+    /// Returns person `index` of the test population, for tests that start
+    /// their own servers.
+    pub fn person_without_app(kind: JourneyKind, index: u64) -> Person {
         let mut weights = [0; 5];
         weights[kind.index()] = 1;
         person(SEED, index, &JourneyMix::new(weights))
