@@ -81,7 +81,7 @@ pub struct Stack {
     pub providers: MockProviders,
     pub admin_token: SecretString,
     pub engine: Arc<crate::journeys::Engine>,
-    /// Where the service sends: the mocks, or the external providers chosen.
+    /// Base URLs the service sends through: the mocks, or the external providers chosen.
     pub service_providers: ProviderUrls,
     purger: tokio::task::JoinHandle<()>,
 }
