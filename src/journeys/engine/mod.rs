@@ -3,7 +3,8 @@
 //!
 //! Every step that changes an account holds that account's stripe lock from
 //! reading to saving, so the rules' check-then-act sequences (lockout, code
-//! attempts, resend limits) cannot race. Argon2 runs on the blocking pool.
+//! attempts, resend limits) cannot race. Argon2 runs on the blocking pool,
+//! one hash per core at a time.
 //!
 //! The steps of each journey are in the submodules, one file per journey.
 
