@@ -283,3 +283,75 @@ typo_probability = 0.5
         report["steps"]
     );
 }
+
+#[test]
+fn serve_rejects_bad_flags_before_listening() {
+    let loopback = [
+        "--listen",
+        "127.0.0.1:0",
+        "--email-listen",
+        "127.0.0.1:0",
+        "--sms-listen",
+        "127.0.0.1:0",
+        "--postal-listen",
+        "127.0.0.1:0",
+    ];
+    let cases: [(&str, &[&str], &str); 6] = [
+        (
+            "negative postal day",
+            &["--seconds-per-business-day", "-1"],
+            "seconds_per_business_day",
+        ),
+        (
+            "unknown hash profile",
+            &["--hash-profile", "slow"],
+            "hash profile",
+        ),
+        ("empty admin token", &["--admin-token", ""], "--admin-token"),
+        ("short server key", &["--server-key", "abc"], "--server-key"),
+        (
+            "provider URL scheme",
+            &["--email-provider-url", "ftp://127.0.0.1"],
+            "--email-provider-url",
+        ),
+        (
+            "database folder missing",
+            &["--database", "/nonexistent/folder/db.sqlite"],
+            "/nonexistent/folder/db.sqlite",
+        ),
+    ];
+    for (case, flags, named) in cases {
+        let mut child = recoverylab()
+            .arg("serve")
+            .args(loopback)
+            .args(flags)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        // A serve that accepted the flags would run until stopped: bound the wait.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("case {case}: serve accepted the flags and kept running");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(!status.success(), "case {case} exits non-zero");
+        assert!(
+            stderr.contains(named),
+            "case {case} names {named}: {stderr}"
+        );
+        assert!(
+            !stdout.contains("service:"),
+            "case {case} starts no server: {stdout}"
+        );
+    }
+}

@@ -45,7 +45,7 @@ impl MailingAddress {
     }
 }
 
-/// Where a temporary password was sent.
+/// The channel a temporary password was sent by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TemporaryPasswordChannel {

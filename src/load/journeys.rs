@@ -126,6 +126,7 @@ async fn forgot_username(driver: &mut Driver<'_>) -> Result<(), Stop> {
 /// J3: identity, answers, channel, code, new password, terms.
 async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let flow = start_forgot_password(driver, "forgot_password.identity").await?;
+
     driver.think().await?;
     // People type answers in their own case and spacing; the service normalises.
     let answers: Vec<String> = driver
@@ -148,6 +149,7 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
             Some(json!({"answers": answers})),
         )
         .await?;
+
     driver.think().await?;
     let channel = driver.person.second_factor;
     let since = Utc::now();
@@ -158,6 +160,7 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
             Some(json!({"channel": channel})),
         )
         .await?;
+
     enter_code(
         driver,
         &flow,
@@ -186,6 +189,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
             Some(json!({"terms_version": TERMS_VERSION})),
         )
         .await?;
+
     driver.think().await?;
     let body = json!({"mailing_address": driver.person.mailing_address, "primary_phone": driver.person.primary_phone});
     driver
@@ -195,6 +199,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
             Some(body),
         )
         .await?;
+
     let previous_letter = driver.newest_letter_id().await;
     driver
         .step(
@@ -203,6 +208,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
             None,
         )
         .await?;
+
     let letter = driver.wait_for_letter(previous_letter).await?;
     let temporary = temporary_password_in(&letter)
         .ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
