@@ -1587,9 +1587,9 @@ async fn posted_password_outlives_its_flow() {
     let temporary = app.posted_temporary_password(&someone).await;
 
     app.advance(Duration::minutes(31));
-    let gone = app.step_empty(&flow, "mail-temporary-password").await;
+    let after_flow_ended = app.step_empty(&flow, "mail-temporary-password").await;
     assert_rejected(
-        &gone,
+        &after_flow_ended,
         404,
         "flow_not_found",
         std::slice::from_ref(&temporary),
@@ -1872,6 +1872,7 @@ async fn misshapen_secrets_not_echoed() {
             quoted_answer.clone(),
         ),
     ];
+
     for (case, step, body, secret) in cases {
         let reply = app.step(&flow, step, body).await;
         assert!(
@@ -1887,6 +1888,7 @@ async fn misshapen_secrets_not_echoed() {
             );
         }
     }
+
     let ssn_digits = someone.ssn.replace('-', "");
     let number_ssn = json!({"username": someone.username, "ssn": ssn_digits.parse::<u64>().unwrap(), "date_of_birth": someone.date_of_birth});
     let reply = app.post("/v1/forgot-password", number_ssn).await;

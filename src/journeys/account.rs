@@ -62,7 +62,7 @@ pub struct TemporaryPassword {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An enrolled account. It has no `Debug` because it holds the date of birth
+/// An enrolled account. It has no `Debug` because it contains the date of birth
 /// and secret hashes, which must never reach a log line.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Account {

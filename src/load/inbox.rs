@@ -67,7 +67,7 @@ impl Driver<'_> {
                 "inbox.sms",
             ),
         };
-        let wanted_subject = match mailbox {
+        let expected_subject = match mailbox {
             Mailbox::Email { subject } => Some(subject),
             Mailbox::Sms => None,
         };
@@ -79,8 +79,8 @@ impl Driver<'_> {
             let found = inbox.and_then(|inbox| {
                 inbox.messages.into_iter().rev().find(|message| {
                     message.received_at >= since
-                        && (wanted_subject.is_none()
-                            || message.subject.as_deref() == wanted_subject)
+                        && (expected_subject.is_none()
+                            || message.subject.as_deref() == expected_subject)
                 })
             });
             if let Some(message) = found {
