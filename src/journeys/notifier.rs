@@ -32,6 +32,13 @@ pub struct Letter {
     pub idempotency_key: String,
 }
 
+/// A provider's receipt for an accepted email or text message. The id is the
+/// provider's, and delivery status callbacks name it.
+#[derive(Debug, Clone)]
+pub struct SendReceipt {
+    pub id: String,
+}
+
 /// The postal provider's receipt for a mailed letter.
 #[derive(Debug, Clone)]
 pub struct LetterReceipt {
@@ -49,7 +56,7 @@ pub struct ProviderError {
 
 #[async_trait]
 pub trait Notifier: Send + Sync + 'static {
-    async fn send_email(&self, message: EmailMessage) -> Result<(), ProviderError>;
-    async fn send_sms(&self, message: SmsMessage) -> Result<(), ProviderError>;
+    async fn send_email(&self, message: EmailMessage) -> Result<SendReceipt, ProviderError>;
+    async fn send_sms(&self, message: SmsMessage) -> Result<SendReceipt, ProviderError>;
     async fn mail_letter(&self, letter: Letter) -> Result<LetterReceipt, ProviderError>;
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::journeys::notifier::{
-    EmailMessage, Letter, LetterReceipt, Notifier, ProviderError, SmsMessage,
+    EmailMessage, Letter, LetterReceipt, Notifier, ProviderError, SendReceipt, SmsMessage,
 };
 
 /// Base URLs of the three providers, such as `http://127.0.0.1:41000`.
@@ -29,6 +29,22 @@ pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct HttpNotifier {
     client: reqwest::Client,
     urls: ProviderUrls,
+}
+
+#[derive(Deserialize)]
+struct MessageAccepted {
+    id: String,
+}
+
+async fn message_receipt(
+    provider: &'static str,
+    response: reqwest::Response,
+) -> Result<SendReceipt, ProviderError> {
+    let accepted: MessageAccepted = response.json().await.map_err(|_| ProviderError {
+        provider,
+        reason: "answered with a body that is not a message receipt".to_owned(),
+    })?;
+    Ok(SendReceipt { id: accepted.id })
 }
 
 #[derive(Deserialize)]
@@ -83,27 +99,29 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
 
 #[async_trait]
 impl Notifier for HttpNotifier {
-    async fn send_email(&self, message: EmailMessage) -> Result<(), ProviderError> {
+    async fn send_email(&self, message: EmailMessage) -> Result<SendReceipt, ProviderError> {
         let body = json!({
             "to": message.to,
             "subject": message.subject,
             "text": message.text.expose_secret(),
             "idempotency_key": message.idempotency_key,
         });
-        self.post("email", format!("{}/v1/messages", self.urls.email), body)
+        let response = self
+            .post("email", format!("{}/v1/messages", self.urls.email), body)
             .await?;
-        Ok(())
+        message_receipt("email", response).await
     }
 
-    async fn send_sms(&self, message: SmsMessage) -> Result<(), ProviderError> {
+    async fn send_sms(&self, message: SmsMessage) -> Result<SendReceipt, ProviderError> {
         let body = json!({
             "to": message.to,
             "text": message.text.expose_secret(),
             "idempotency_key": message.idempotency_key,
         });
-        self.post("sms", format!("{}/v1/messages", self.urls.sms), body)
+        let response = self
+            .post("sms", format!("{}/v1/messages", self.urls.sms), body)
             .await?;
-        Ok(())
+        message_receipt("sms", response).await
     }
 
     async fn mail_letter(&self, letter: Letter) -> Result<LetterReceipt, ProviderError> {
