@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use secrecy::SecretString;
-use serde::Deserialize;
 
 use crate::config::{load_scenario, Scenario};
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::ProviderSettings;
 use crate::report::model::{
     EnrollmentStats, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report,
-    StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
+    ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
 use crate::report::{self, RunRecorder};
@@ -167,7 +166,7 @@ async fn drive(
     let after = provider_traffic(&targets).await;
     let providers = after
         .into_iter()
-        .map(|(name, stats)| (name, stats.since(before.get(name))))
+        .map(|(name, stats)| (name, traffic_since(stats, before.get(name))))
         .collect();
     let exhausted = shared
         .people_exhausted
@@ -214,30 +213,47 @@ async fn service_hash_profile(service_url: &str) -> anyhow::Result<String> {
     Ok(health.hash_profile)
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
-struct ProviderStats {
-    sent: u64,
-    delivered: u64,
-    failed: u64,
-    #[serde(default)]
-    in_transit: u64,
-}
-
-impl ProviderStats {
-    /// Returns the traffic since `earlier` was read; letters in transit are a
-    /// level, not a count, so they are kept as read now.
-    fn since(self, earlier: Option<&ProviderStats>) -> ProviderStats {
-        let earlier = earlier.copied().unwrap_or_default();
-        ProviderStats {
-            sent: self.sent.saturating_sub(earlier.sent),
-            delivered: self.delivered.saturating_sub(earlier.delivered),
-            failed: self.failed.saturating_sub(earlier.failed),
-            in_transit: self.in_transit,
-        }
+/// Returns the traffic since `earlier` was read. Letters in transit are a
+/// level, not a count, so they are kept as read now.
+fn traffic_since(now: ProviderTraffic, earlier: Option<&ProviderTraffic>) -> ProviderTraffic {
+    let Some(earlier) = earlier else {
+        return now;
+    };
+    let faults = now
+        .faults
+        .iter()
+        .map(|(kind, count)| {
+            let before = earlier.faults.get(kind).copied().unwrap_or(0);
+            (kind.clone(), count.saturating_sub(before))
+        })
+        .collect();
+    ProviderTraffic {
+        requests: now.requests.saturating_sub(earlier.requests),
+        accepted: now.accepted.saturating_sub(earlier.accepted),
+        retries: now.retries.saturating_sub(earlier.retries),
+        replayed: now.replayed.saturating_sub(earlier.replayed),
+        faults,
+        outage_rejections: now
+            .outage_rejections
+            .saturating_sub(earlier.outage_rejections),
+        delivered: now.delivered.saturating_sub(earlier.delivered),
+        lost: now.lost.saturating_sub(earlier.lost),
+        undeliverable: now.undeliverable.saturating_sub(earlier.undeliverable),
+        bounced: now.bounced.saturating_sub(earlier.bounced),
+        returned: now.returned.saturating_sub(earlier.returned),
+        duplicates_injected: now
+            .duplicates_injected
+            .saturating_sub(earlier.duplicates_injected),
+        retry_duplicates: now
+            .retry_duplicates
+            .saturating_sub(earlier.retry_duplicates),
+        in_transit: now.in_transit,
+        delivery_latency_us: None,
     }
 }
 
-async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderStats> {
+/// Reads each mock's `/v1/stats`. Fields a provider does not report read as 0.
+async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderTraffic> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -249,7 +265,7 @@ async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderS
         ("postal", &targets.postal),
     ] {
         let stats = match client.get(format!("{base}/v1/stats")).send().await {
-            Ok(response) => response.json::<ProviderStats>().await.ok(),
+            Ok(response) => response.json::<ProviderTraffic>().await.ok(),
             Err(_) => None,
         };
         if stats.is_none() {
@@ -272,7 +288,7 @@ fn build_report(
     enrollment: load::enroll::EnrollmentResult,
     load_elapsed: Duration,
     recorded: Recorded,
-    providers: BTreeMap<&'static str, ProviderStats>,
+    providers: BTreeMap<&'static str, ProviderTraffic>,
 ) -> Report {
     let duration_s = load_elapsed.as_secs_f64();
     let mut journeys = BTreeMap::new();
@@ -313,18 +329,11 @@ fn build_report(
     }
     let providers = providers
         .into_iter()
-        .map(|(name, stats)| {
-            let delivery = recorded
+        .map(|(name, mut traffic)| {
+            traffic.delivery_latency_us = recorded
                 .deliveries
                 .get(name)
                 .map(|histogram| Percentiles::from_histogram(histogram, 1));
-            let traffic = ProviderTraffic {
-                sent: stats.sent,
-                delivered: stats.delivered,
-                failed: stats.failed,
-                in_transit: stats.in_transit,
-                delivery_latency_us: delivery,
-            };
             (name.to_owned(), traffic)
         })
         .collect();
@@ -365,5 +374,14 @@ fn build_report(
         journeys,
         steps,
         providers,
+        fault_profile: None,
+        service_outages: recorded
+            .service_outages
+            .iter()
+            .map(|window| ServiceOutage {
+                start_s: window.start_s,
+                end_s: window.end_s,
+            })
+            .collect(),
     }
 }

@@ -122,6 +122,8 @@ struct RawProviders {
     seconds_per_business_day: f64,
     #[serde(default = "default_transit")]
     postal_transit_business_days: [i64; 2],
+    /// A fault profile file, relative to the scenario file's folder.
+    profile: Option<String>,
 }
 
 impl Default for RawProviders {
@@ -129,6 +131,7 @@ impl Default for RawProviders {
         Self {
             seconds_per_business_day: default_seconds_per_business_day(),
             postal_transit_business_days: default_transit(),
+            profile: None,
         }
     }
 }
@@ -165,6 +168,8 @@ pub struct Scenario {
     pub code_wait: Duration,
     pub seconds_per_business_day: f64,
     pub postal_transit_business_days: (u32, u32),
+    /// The mocks' fault profile file; `None` runs them healthy.
+    pub fault_profile: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -373,6 +378,21 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         ));
     }
 
+    let fault_profile = match &raw.providers.profile {
+        None => None,
+        Some(profile) => {
+            let resolved = path.parent().unwrap_or(Path::new("")).join(profile);
+            if !resolved.is_file() {
+                return Err(check.invalid(
+                    "providers.profile",
+                    format!("is {profile:?}, and {} is not a file", resolved.display()),
+                    "name a profile file relative to the scenario's folder, such as \"../mocks/flaky.toml\"",
+                ));
+            }
+            Some(resolved)
+        }
+    };
+
     let scenario = Scenario {
         path: path.to_owned(),
         name: raw.name,
@@ -392,6 +412,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         code_wait: Duration::from_secs_f64(code_wait),
         seconds_per_business_day,
         postal_transit_business_days: (transit_min as u32, transit_max as u32),
+        fault_profile,
     };
     if scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0
         && scenario.max_postal_transit() >= scenario.max_duration

@@ -27,7 +27,23 @@ pub enum Stop {
 pub struct Rejected {
     pub status: u16,
     pub code: String,
+    /// The answer's `Retry-After`, in whole seconds.
+    pub retry_after: Option<Duration>,
 }
+
+/// Transport reason of a request the service never received: the
+/// connection was refused, as while the service restarts.
+pub const SERVICE_UNREACHABLE: &str = "service_unreachable";
+
+/// How long a person keeps reloading a page while the service refuses
+/// connections, before giving up on the journey.
+const SERVICE_OUTAGE_PATIENCE: Duration = Duration::from_secs(30);
+const RELOAD_PAUSE: Duration = Duration::from_millis(250);
+
+/// How many times a person sends a step that the service could not pass to
+/// its provider, and the pause before the second try, doubled after each.
+const PROVIDER_TRIES: u32 = 4;
+const PROVIDER_PAUSE: Duration = Duration::from_secs(1);
 
 impl From<Rejected> for Stop {
     fn from(rejected: Rejected) -> Self {
@@ -64,11 +80,91 @@ impl<'a> Driver<'a> {
 
     /// Sends one step to the service and records its latency under `step`.
     /// Returns the JSON body of a 2xx response, or the problem code otherwise.
+    ///
+    /// While the service refuses connections the person reloads the page, for
+    /// at most [`SERVICE_OUTAGE_PATIENCE`]; a refused request never reached the
+    /// service, so sending it again is safe. The recorder notes the outage.
     pub async fn step(
         &mut self,
         step: &'static str,
         path: &str,
         body: Option<Value>,
+    ) -> Result<Value, Rejected> {
+        let patience = Instant::now() + SERVICE_OUTAGE_PATIENCE;
+        loop {
+            let started = Instant::now();
+            let outcome = self.send_step(step, path, body.as_ref()).await;
+            match outcome {
+                Err(rejected) if rejected.code == SERVICE_UNREACHABLE => {
+                    self.shared.recorder.service_unreachable();
+                    let left = super::remaining(self.shared.deadline)
+                        .zip(patience.checked_duration_since(Instant::now()));
+                    match left {
+                        Some((run_left, patience_left)) => {
+                            tokio::time::sleep(RELOAD_PAUSE.min(run_left).min(patience_left)).await;
+                        }
+                        None => return Err(rejected),
+                    }
+                }
+                outcome => {
+                    self.shared.recorder.service_answered();
+                    self.shared.recorder.record_step(
+                        self.user_index,
+                        step,
+                        started.elapsed(),
+                        outcome.is_err(),
+                    );
+                    return outcome;
+                }
+            }
+        }
+    }
+
+    /// Sends a step that makes the service send a message. While the service
+    /// answers `provider_unavailable`, the person tries again after a pause,
+    /// at most [`PROVIDER_TRIES`] times in all.
+    pub async fn step_that_sends(
+        &mut self,
+        step: &'static str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Rejected> {
+        let mut pause = PROVIDER_PAUSE;
+        let mut tries = 1;
+        loop {
+            match self.step(step, path, body.clone()).await {
+                Err(rejected)
+                    if rejected.code == "provider_unavailable" && tries < PROVIDER_TRIES =>
+                {
+                    let Some(left) = super::remaining(self.shared.deadline) else {
+                        return Err(rejected);
+                    };
+                    tokio::time::sleep(pause.min(left)).await;
+                    pause *= 2;
+                    tries += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Sleeps for `pause`, or until the run's deadline if that comes first.
+    pub async fn wait(&mut self, pause: Duration) -> Result<(), Stop> {
+        let Some(left) = super::remaining(self.shared.deadline) else {
+            return Err(Stop::Interrupted);
+        };
+        tokio::time::sleep(pause.min(left)).await;
+        match super::remaining(self.shared.deadline) {
+            Some(_) => Ok(()),
+            None => Err(Stop::Interrupted),
+        }
+    }
+
+    async fn send_step(
+        &mut self,
+        step: &'static str,
+        path: &str,
+        body: Option<&Value>,
     ) -> Result<Value, Rejected> {
         let builder = self
             .user
@@ -76,7 +172,7 @@ impl<'a> Driver<'a> {
             .map_err(|_| transport("invalid_url"))?
             .header("x-forwarded-for", self.person.client_address.as_str());
         let builder = match body {
-            Some(body) => builder.json(&body),
+            Some(body) => builder.json(body),
             None => builder,
         };
         let request = GooseRequest::builder()
@@ -85,17 +181,10 @@ impl<'a> Driver<'a> {
             .name(step)
             .set_request_builder(builder)
             .build();
-        let started = Instant::now();
-        let result = self.user.request(request).await;
-        let outcome = match result {
+        match self.user.request(request).await {
             Ok(goose) => read_answer(goose.response).await,
             Err(_) => Err(transport("request_failed")),
-        };
-        let elapsed = started.elapsed();
-        self.shared
-            .recorder
-            .record_step(self.user_index, step, elapsed, outcome.is_err());
-        outcome
+        }
     }
 
     /// Sleeps for a think time drawn from the scenario's range, then decides
@@ -130,6 +219,7 @@ fn transport(code: &str) -> Rejected {
     Rejected {
         status: 0,
         code: code.to_owned(),
+        retry_after: None,
     }
 }
 
@@ -138,10 +228,19 @@ async fn read_answer(
 ) -> Result<Value, Rejected> {
     let response = match response {
         Ok(response) => response,
-        Err(error) if error.is_timeout() => return Err(transport("timeout")),
-        Err(_) => return Err(transport("connection_error")),
+        Err(error) if error.is_timeout() => return Err(transport("service_timeout")),
+        Err(error) if error.is_connect() => return Err(transport(SERVICE_UNREACHABLE)),
+        // Sent, but the connection broke before the answer: the step may or
+        // may not have happened, so it is not sent again.
+        Err(_) => return Err(transport("connection_lost")),
     };
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if (200..300).contains(&status) {
         return Ok(body);
@@ -151,5 +250,9 @@ async fn read_answer(
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("http_{status}"));
-    Err(Rejected { status, code })
+    Err(Rejected {
+        status,
+        code,
+        retry_after,
+    })
 }

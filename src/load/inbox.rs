@@ -34,24 +34,70 @@ struct DeliveredLetter {
 }
 
 /// The mailbox a person checks for a message.
+#[derive(Clone, Copy)]
 pub enum Mailbox {
     Email { subject: &'static str },
     Sms,
 }
 
+impl Mailbox {
+    pub fn provider(self) -> &'static str {
+        match self {
+            Mailbox::Email { .. } => "email",
+            Mailbox::Sms => "sms",
+        }
+    }
+}
+
+/// What a person saw while waiting for a message or a letter.
+#[derive(Debug)]
+pub enum Delivery {
+    /// The message arrived; its text.
+    Arrived(String),
+    /// The service's page for the flow said the delivery failed, with the
+    /// provider's status, such as `undelivered`, `bounced` or `returned`.
+    Failed(String),
+    /// Nothing arrived before the person stopped waiting.
+    TimedOut,
+}
+
+/// Delivery statuses that mean the message will never arrive.
+const FAILED_STATUSES: [&str; 5] = [
+    "undelivered",
+    "failed",
+    "bounced",
+    "returned",
+    "returned_to_sender",
+];
+
 const FIRST_POLL: Duration = Duration::from_millis(10);
 const MAX_POLL: Duration = Duration::from_millis(250);
+/// How often a waiting person looks at the flow's page for a failed delivery.
+const FLOW_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Deserialize)]
+struct FlowStatus {
+    #[serde(default)]
+    delivery: Option<DeliveryStatus>,
+}
+
+#[derive(Deserialize)]
+struct DeliveryStatus {
+    status: String,
+}
 
 impl Driver<'_> {
-    /// Waits for a message sent at or after `since` and returns its text.
+    /// Waits for a message sent at or after `since`, for at most the
+    /// scenario's code wait, and looks at the flow's page now and then for a
+    /// reported delivery failure.
     pub async fn wait_for_message(
         &mut self,
         mailbox: Mailbox,
         since: DateTime<Utc>,
-    ) -> Result<String, Stop> {
-        let (provider, url, name) = match &mailbox {
+        flow: &str,
+    ) -> Result<Delivery, Stop> {
+        let (url, name) = match &mailbox {
             Mailbox::Email { .. } => (
-                "email",
                 format!(
                     "{}/v1/inboxes/{}/messages",
                     self.shared.targets.email, self.person.email
@@ -59,7 +105,6 @@ impl Driver<'_> {
                 "inbox.email",
             ),
             Mailbox::Sms => (
-                "sms",
                 format!(
                     "{}/v1/handsets/{}/messages",
                     self.shared.targets.sms, self.person.cell_phone
@@ -73,6 +118,7 @@ impl Driver<'_> {
         };
         let started = Instant::now();
         let give_up = started + self.shared.scenario.code_wait;
+        let mut flow_checked = started;
         let mut pause = FIRST_POLL;
         loop {
             let inbox: Option<Inbox> = self.fetch_json(&url, name, &[]).await;
@@ -86,13 +132,31 @@ impl Driver<'_> {
             if let Some(message) = found {
                 self.shared.recorder.record_delivery(
                     self.user_index(),
-                    provider,
+                    mailbox.provider(),
                     started.elapsed(),
                 );
-                return Ok(message.text);
+                return Ok(Delivery::Arrived(message.text));
             }
-            pause = self.pause_before_poll(pause, give_up, provider).await?;
+            if flow_checked.elapsed() >= FLOW_CHECK_INTERVAL {
+                flow_checked = Instant::now();
+                if let Some(status) = self.failed_delivery(flow).await {
+                    return Ok(Delivery::Failed(status));
+                }
+            }
+            match self.pause_before_poll(pause, give_up).await? {
+                Some(next) => pause = next,
+                None => return Ok(Delivery::TimedOut),
+            }
         }
+    }
+
+    /// Returns the status of the flow's latest delivery when the service
+    /// reports that it failed.
+    async fn failed_delivery(&mut self, flow: &str) -> Option<String> {
+        let url = format!("{}/v1/flows/{flow}", self.shared.targets.service);
+        let status: FlowStatus = self.fetch_json(&url, "flow.status", &[]).await?;
+        let status = status.delivery?.status;
+        FAILED_STATUSES.contains(&status.as_str()).then_some(status)
     }
 
     /// Returns the id of the newest letter in the person's letterbox, so a
@@ -115,46 +179,64 @@ impl Driver<'_> {
         )
     }
 
-    /// Waits for a letter newer than `previous` in the person's letterbox and
-    /// returns its text.
-    pub async fn wait_for_letter(&mut self, previous: Option<String>) -> Result<String, Stop> {
+    /// Waits for a letter newer than `previous` in the person's letterbox,
+    /// for at most the longest transit plus the code wait, and looks at the
+    /// flow's page now and then for a letter returned to sender.
+    pub async fn wait_for_letter(
+        &mut self,
+        previous: Option<&str>,
+        flow: &str,
+    ) -> Result<Delivery, Stop> {
         let (url, query) = self.letterbox_request();
         let scenario = &self.shared.scenario;
         let started = Instant::now();
-        // The maximum transit, plus the code wait as slack for a busy machine.
+        // The code wait is slack for a busy machine.
         let give_up = started + scenario.max_postal_transit() + scenario.code_wait;
         let poll =
             Duration::from_secs_f64((scenario.seconds_per_business_day / 4.0).clamp(0.02, 1.0));
+        let mut flow_checked = started;
         loop {
             let letterbox: Option<Letterbox> =
                 self.fetch_json(&url, "letterbox.postal", &query).await;
             let newest = letterbox.and_then(|letterbox| letterbox.letters.into_iter().last());
-            if let Some(letter) = newest.filter(|letter| Some(&letter.id) != previous.as_ref()) {
+            if let Some(letter) = newest.filter(|letter| Some(letter.id.as_str()) != previous) {
                 self.shared.recorder.record_delivery(
                     self.user_index(),
                     "postal",
                     started.elapsed(),
                 );
-                return Ok(letter.text);
+                return Ok(Delivery::Arrived(letter.text));
             }
-            self.pause_before_poll(poll, give_up, "postal").await?;
+            if flow_checked.elapsed() >= FLOW_CHECK_INTERVAL {
+                flow_checked = Instant::now();
+                if let Some(status) = self.failed_delivery(flow).await {
+                    return Ok(Delivery::Failed(status));
+                }
+            }
+            if self.pause_before_poll(poll, give_up).await?.is_none() {
+                return Ok(Delivery::TimedOut);
+            }
         }
     }
 
+    /// Sleeps before the next poll and returns the pause after it, or `None`
+    /// once the wait is over.
     async fn pause_before_poll(
         &mut self,
         pause: Duration,
         give_up: Instant,
-        provider: &str,
-    ) -> Result<Duration, Stop> {
+    ) -> Result<Option<Duration>, Stop> {
         let Some(run_left) = super::remaining(self.shared.deadline) else {
             return Err(Stop::Interrupted);
         };
-        let Some(wait_left) = give_up.checked_duration_since(Instant::now()) else {
-            return Err(Stop::Failed(format!("{provider}_not_delivered")));
+        let Some(wait_left) = give_up
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+        else {
+            return Ok(None);
         };
         tokio::time::sleep(pause.min(run_left).min(wait_left)).await;
-        Ok((pause * 2).min(MAX_POLL))
+        Ok(Some((pause * 2).min(MAX_POLL)))
     }
 
     async fn fetch_json<T: serde::de::DeserializeOwned>(

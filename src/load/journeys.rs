@@ -7,7 +7,7 @@ use goose::prelude::*;
 use serde_json::{json, Value};
 
 use super::driver::{Driver, Stop};
-use super::inbox::{code_in, temporary_password_in, Mailbox};
+use super::inbox::{code_in, temporary_password_in, Delivery, Mailbox};
 use super::LoadShared;
 use crate::journeys::account::SecondFactor;
 use crate::people::JourneyKind;
@@ -16,20 +16,44 @@ use crate::report::Outcome;
 /// The terms-of-service version the reference service requires users to accept.
 const TERMS_VERSION: u32 = 1;
 
+/// How many times a person asks again for a message or letter that did not
+/// come, before giving up.
+const MAX_RESENDS: usize = 3;
+
+/// Step names, as they appear in reports, of a code entry and of the ways to
+/// ask for another code.
+struct CodeSteps {
+    code: &'static str,
+    resend: &'static str,
+    /// The step that chooses the channel, in journeys that let the person
+    /// choose it again after a failed delivery.
+    channel: Option<&'static str>,
+}
+
 /// Step names, as they appear in reports, of the steps the recovery
 /// journeys share.
 struct RecoverySteps {
     sign_in: &'static str,
     confirm_contact: &'static str,
-    code: &'static str,
+    code: CodeSteps,
     new_password: &'static str,
     accept_terms: &'static str,
 }
 
+const SIGN_IN_CODE_STEPS: CodeSteps = CodeSteps {
+    code: "sign_in.code",
+    resend: "sign_in.resend_code",
+    channel: None,
+};
+
 const FORGOT_PASSWORD_STEPS: RecoverySteps = RecoverySteps {
     sign_in: "forgot_password.sign_in",
     confirm_contact: "forgot_password.confirm_contact",
-    code: "forgot_password.code",
+    code: CodeSteps {
+        code: "forgot_password.code",
+        resend: "forgot_password.resend_code",
+        channel: Some("forgot_password.channel"),
+    },
     new_password: "forgot_password.new_password",
     accept_terms: "forgot_password.accept_terms",
 };
@@ -37,7 +61,11 @@ const FORGOT_PASSWORD_STEPS: RecoverySteps = RecoverySteps {
 const POSTAL_STEPS: RecoverySteps = RecoverySteps {
     sign_in: "temp_password_postal.sign_in",
     confirm_contact: "temp_password_postal.confirm_contact",
-    code: "temp_password_postal.code",
+    code: CodeSteps {
+        code: "temp_password_postal.code",
+        resend: "temp_password_postal.resend_code",
+        channel: None,
+    },
     new_password: "temp_password_postal.new_password",
     accept_terms: "temp_password_postal.final_terms",
 };
@@ -45,10 +73,76 @@ const POSTAL_STEPS: RecoverySteps = RecoverySteps {
 const EMAIL_STEPS: RecoverySteps = RecoverySteps {
     sign_in: "temp_password_email.sign_in",
     confirm_contact: "temp_password_email.confirm_contact",
-    code: "temp_password_email.code",
+    code: CodeSteps {
+        code: "temp_password_email.code",
+        resend: "temp_password_email.resend_code",
+        channel: None,
+    },
     new_password: "temp_password_email.new_password",
     accept_terms: "temp_password_email.final_terms",
 };
+
+/// Reasons the harness gives a failed journey, beyond the service's own
+/// problem codes, with what each means. docs/scenarios.md lists them too.
+pub const HARNESS_FAILURE_REASONS: [(&str, &str); 15] = [
+    (
+        "sms_not_delivered",
+        "no text message arrived, even after resends",
+    ),
+    (
+        "email_not_delivered",
+        "no email arrived, even after resends",
+    ),
+    (
+        "postal_not_delivered",
+        "no letter arrived within the longest transit",
+    ),
+    (
+        "sms_undeliverable",
+        "the SMS provider kept reporting the text undelivered",
+    ),
+    (
+        "email_bounced",
+        "the email provider kept reporting a bounce",
+    ),
+    ("letter_returned", "every letter came back to sender"),
+    (
+        "resend_too_soon",
+        "the service kept refusing a resend as too soon",
+    ),
+    (
+        "service_unreachable",
+        "the service refused connections for 30 seconds",
+    ),
+    (
+        "connection_lost",
+        "the connection broke after a step was sent",
+    ),
+    (
+        "service_timeout",
+        "the service did not answer a step within 30 seconds",
+    ),
+    (
+        "message_without_code",
+        "a code message held no six-digit code",
+    ),
+    (
+        "letter_without_password",
+        "a letter held no temporary password",
+    ),
+    (
+        "email_without_password",
+        "a temporary-password email held none",
+    ),
+    (
+        "wrong_username_returned",
+        "forgot-username returned another username",
+    ),
+    (
+        "answer_without_flow_id",
+        "a step's answer lacked the flow id",
+    ),
+];
 
 /// Runs one journey of `kind` for the next unused person of that kind and
 /// records its outcome. A journey cut short by the run's deadline stays in
@@ -96,11 +190,11 @@ async fn sign_in(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let since = Utc::now();
     let body = json!({"username": driver.person.username, "password": driver.person.password});
     let answer = driver
-        .step("sign_in.password", "/v1/sign-in", Some(body))
+        .step_that_sends("sign_in.password", "/v1/sign-in", Some(body))
         .await?;
     let flow = flow_id(&answer)?;
     let mailbox = second_factor_mailbox(driver.person.second_factor);
-    let session = enter_code(driver, &flow, mailbox, since, "sign_in.code").await?;
+    let session = enter_code(driver, &flow, mailbox, since, &SIGN_IN_CODE_STEPS).await?;
     expect_session(&session)
 }
 
@@ -154,7 +248,7 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
     let channel = driver.person.second_factor;
     let since = Utc::now();
     driver
-        .step(
+        .step_that_sends(
             "forgot_password.channel",
             &format!("/v1/flows/{flow}/channel"),
             Some(json!({"channel": channel})),
@@ -166,7 +260,7 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
         &flow,
         second_factor_mailbox(channel),
         since,
-        FORGOT_PASSWORD_STEPS.code,
+        &FORGOT_PASSWORD_STEPS.code,
     )
     .await?;
     finish_with_new_password(driver, &flow, &FORGOT_PASSWORD_STEPS).await
@@ -200,16 +294,29 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
         )
         .await?;
 
-    let previous_letter = driver.newest_letter_id().await;
+    let mail_path = format!("/v1/flows/{flow}/mail-temporary-password");
+    let mut previous_letter = driver.newest_letter_id().await;
     driver
-        .step(
-            "temp_password_postal.mail",
-            &format!("/v1/flows/{flow}/mail-temporary-password"),
-            None,
-        )
+        .step_that_sends("temp_password_postal.mail", &mail_path, None)
         .await?;
-
-    let letter = driver.wait_for_letter(previous_letter).await?;
+    let mut mailed = 1;
+    let letter = loop {
+        match driver
+            .wait_for_letter(previous_letter.as_deref(), &flow)
+            .await?
+        {
+            Delivery::Arrived(letter) => break letter,
+            Delivery::TimedOut => return Err(Stop::Failed("postal_not_delivered".to_owned())),
+            Delivery::Failed(_) if mailed > MAX_RESENDS => {
+                return Err(Stop::Failed("letter_returned".to_owned()))
+            }
+            Delivery::Failed(_) => {
+                previous_letter = driver.newest_letter_id().await;
+                ask_again(driver, "temp_password_postal.mail", &mail_path, None).await?;
+                mailed += 1;
+            }
+        }
+    };
     let temporary = temporary_password_in(&letter)
         .ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
     sign_in_with_temporary_password(
@@ -233,22 +340,29 @@ async fn temp_password_email(driver: &mut Driver<'_>) -> Result<(), Stop> {
             None,
         )
         .await?;
-    let since = Utc::now();
+    let send_path = format!("/v1/flows/{flow}/email-temporary-password");
+    let mut since = Utc::now();
     driver
-        .step(
-            "temp_password_email.send",
-            &format!("/v1/flows/{flow}/email-temporary-password"),
-            None,
-        )
+        .step_that_sends("temp_password_email.send", &send_path, None)
         .await?;
-    let message = driver
-        .wait_for_message(
-            Mailbox::Email {
-                subject: "Your temporary password",
-            },
-            since,
-        )
-        .await?;
+    let mailbox = Mailbox::Email {
+        subject: "Your temporary password",
+    };
+    let mut sent = 1;
+    let message = loop {
+        match driver.wait_for_message(mailbox, since, &flow).await? {
+            Delivery::Arrived(message) => break message,
+            Delivery::TimedOut => return Err(Stop::Failed("email_not_delivered".to_owned())),
+            Delivery::Failed(_) if sent > MAX_RESENDS => {
+                return Err(Stop::Failed("email_bounced".to_owned()))
+            }
+            Delivery::Failed(_) => {
+                since = Utc::now();
+                ask_again(driver, "temp_password_email.send", &send_path, None).await?;
+                sent += 1;
+            }
+        }
+    };
     let temporary = temporary_password_in(&message)
         .ok_or_else(|| Stop::Failed("email_without_password".to_owned()))?;
     sign_in_with_temporary_password(driver, &temporary, &EMAIL_STEPS, Mailbox::Sms).await
@@ -278,13 +392,13 @@ async fn sign_in_with_temporary_password(
     let flow = flow_id(&answer)?;
     let since = Utc::now();
     driver
-        .step(
+        .step_that_sends(
             steps.confirm_contact,
             &format!("/v1/flows/{flow}/confirm-contact"),
             None,
         )
         .await?;
-    enter_code(driver, &flow, code_mailbox, since, steps.code).await?;
+    enter_code(driver, &flow, code_mailbox, since, &steps.code).await?;
     finish_with_new_password(driver, &flow, steps).await
 }
 
@@ -295,10 +409,10 @@ async fn enter_code(
     flow: &str,
     mailbox: Mailbox,
     since: chrono::DateTime<Utc>,
-    step: &'static str,
+    steps: &CodeSteps,
 ) -> Result<Value, Stop> {
-    let message = driver.wait_for_message(mailbox, since).await?;
-    let code = code_in(&message).ok_or_else(|| Stop::Failed("message_without_code".to_owned()))?;
+    let code = receive_code(driver, flow, mailbox, since, steps).await?;
+    let step = steps.code;
     driver.think().await?;
     let path = format!("/v1/flows/{flow}/code");
     if driver.makes_typo() {
@@ -312,6 +426,85 @@ async fn enter_code(
     Ok(driver
         .step(step, &path, Some(json!({"code": code})))
         .await?)
+}
+
+/// Waits for the code and asks for another when it does not come: at once
+/// after a reported delivery failure, by the other channel where the journey
+/// allows it, and after the code wait otherwise; at most [`MAX_RESENDS`]
+/// times, then gives up with the reason of the last failure.
+async fn receive_code(
+    driver: &mut Driver<'_>,
+    flow: &str,
+    mut mailbox: Mailbox,
+    mut since: chrono::DateTime<Utc>,
+    steps: &CodeSteps,
+) -> Result<String, Stop> {
+    let mut resends = 0;
+    loop {
+        let delivery = driver.wait_for_message(mailbox, since, flow).await?;
+        let failed_delivery = matches!(delivery, Delivery::Failed(_));
+        let reason = match delivery {
+            Delivery::Arrived(text) => {
+                return code_in(&text)
+                    .ok_or_else(|| Stop::Failed("message_without_code".to_owned()))
+            }
+            Delivery::Failed(_) => match mailbox {
+                Mailbox::Sms => "sms_undeliverable",
+                Mailbox::Email { .. } => "email_bounced",
+            },
+            Delivery::TimedOut => match mailbox {
+                Mailbox::Sms => "sms_not_delivered",
+                Mailbox::Email { .. } => "email_not_delivered",
+            },
+        };
+        if resends == MAX_RESENDS {
+            return Err(Stop::Failed(reason.to_owned()));
+        }
+        resends += 1;
+        driver.think().await?;
+        since = Utc::now();
+        match steps.channel.filter(|_| failed_delivery) {
+            Some(channel_step) => {
+                let (other, channel) = match mailbox {
+                    Mailbox::Sms => (second_factor_mailbox(SecondFactor::Email), "email"),
+                    Mailbox::Email { .. } => (Mailbox::Sms, "sms"),
+                };
+                mailbox = other;
+                let body = json!({ "channel": channel });
+                let path = format!("/v1/flows/{flow}/channel");
+                ask_again(driver, channel_step, &path, Some(body)).await?;
+            }
+            None => {
+                let path = format!("/v1/flows/{flow}/resend-code");
+                ask_again(driver, steps.resend, &path, None).await?;
+            }
+        }
+    }
+}
+
+/// How many times a person asks again when the service says it is too soon.
+const TOO_SOON_TRIES: usize = 3;
+
+/// Asks the service to send a message again, waiting as long as it says
+/// when it refuses a resend as too soon.
+async fn ask_again(
+    driver: &mut Driver<'_>,
+    step: &'static str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Stop> {
+    for _ in 0..TOO_SOON_TRIES {
+        match driver.step_that_sends(step, path, body.clone()).await {
+            Err(rejected) if rejected.code == "resend_too_soon" => {
+                let pause = rejected
+                    .retry_after
+                    .unwrap_or(std::time::Duration::from_secs(1));
+                driver.wait(pause).await?;
+            }
+            outcome => return Ok(outcome?),
+        }
+    }
+    Err(Stop::Failed("resend_too_soon".to_owned()))
 }
 
 async fn finish_with_new_password(

@@ -112,24 +112,82 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    write_providers(&mut out, report);
+    write_service_outages(&mut out, report);
+    out
+}
+
+fn write_providers(out: &mut String, report: &Report) {
     let _ = writeln!(out, "\n## Providers\n");
+    if let Some(profile) = &report.fault_profile {
+        let _ = writeln!(
+            out,
+            "Fault profile: {} (seed {}).\n",
+            profile.file, profile.seed
+        );
+    }
     let _ = writeln!(
         out,
-        "| provider | sent | delivered | failed | in transit | delivery p50 ms | delivery p99 ms |"
+        "| provider | requests | accepted | retries | faults | outage refusals | delivered | lost | failed deliveries | injected duplicates | retry duplicates | in transit | delivery p50 ms | delivery p99 ms |"
     );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     for (provider, traffic) in &report.providers {
         let (p50, p99) = traffic
             .delivery_latency_us
             .map(|p| (milliseconds(p.p50), milliseconds(p.p99)))
             .unwrap_or(("-".into(), "-".into()));
+        let faults: u64 = traffic.faults.values().sum();
+        let failed_deliveries = traffic.undeliverable + traffic.bounced + traffic.returned;
         let _ = writeln!(
             out,
-            "| {provider} | {} | {} | {} | {} | {p50} | {p99} |",
-            traffic.sent, traffic.delivered, traffic.failed, traffic.in_transit
+            "| {provider} | {} | {} | {} | {faults} | {} | {} | {} | {failed_deliveries} | {} | {} | {} | {p50} | {p99} |",
+            traffic.requests,
+            traffic.accepted,
+            traffic.retries,
+            traffic.outage_rejections,
+            traffic.delivered,
+            traffic.lost,
+            traffic.duplicates_injected,
+            traffic.retry_duplicates,
+            traffic.in_transit,
         );
     }
-    out
+    let injected: Vec<String> = report
+        .providers
+        .iter()
+        .flat_map(|(provider, traffic)| {
+            traffic
+                .faults
+                .iter()
+                .filter(|(_, count)| **count > 0)
+                .map(move |(kind, count)| format!("{provider} {kind}: {count}"))
+        })
+        .collect();
+    if !injected.is_empty() {
+        let _ = writeln!(out, "\nInjected faults: {}.", injected.join(", "));
+    }
+}
+
+fn write_service_outages(out: &mut String, report: &Report) {
+    if report.service_outages.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## Service outages\n");
+    let _ = writeln!(
+        out,
+        "Periods when load users found the service refusing connections, in seconds from the start of load.\n"
+    );
+    let _ = writeln!(out, "| from s | to s |");
+    let _ = writeln!(out, "| ---: | ---: |");
+    for window in &report.service_outages {
+        let end = window
+            .end_s
+            .map_or_else(|| "not back".to_owned(), |end| format!("{end:.1}"));
+        let _ = writeln!(out, "| {:.1} | {end} |", window.start_s);
+    }
 }
 
 /// Formats microseconds as milliseconds with one decimal.

@@ -6,7 +6,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a field changes meaning or goes away.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -25,6 +25,25 @@ pub struct Report {
     pub journeys: BTreeMap<String, JourneyOutcomes>,
     pub steps: BTreeMap<String, StepStats>,
     pub providers: BTreeMap<String, ProviderTraffic>,
+    /// The mocks' fault profile, or `None` when the run used other providers.
+    pub fault_profile: Option<FaultProfileInfo>,
+    /// Periods when load users found the service refusing connections, in
+    /// seconds from the start of load.
+    pub service_outages: Vec<ServiceOutage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultProfileInfo {
+    /// The profile file, or "healthy" when the scenario names none.
+    pub file: String,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ServiceOutage {
+    pub start_s: f64,
+    /// `None` when the service had not come back when the run ended.
+    pub end_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,17 +115,40 @@ pub struct StepStats {
     pub histogram: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What one provider carried during the load, from the mock's counters.
+/// Counts are this run's share; `in_transit` is the level at the end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderTraffic {
-    pub sent: u64,
+    /// Requests to the send API, retries included.
+    pub requests: u64,
+    /// Distinct messages or letters accepted.
+    pub accepted: u64,
+    /// Requests that repeated an idempotency key already seen.
+    pub retries: u64,
+    /// Requests answered from an earlier attempt with the same key.
+    pub replayed: u64,
+    /// Injected faults by kind, such as `http_503` or `silent_loss`.
+    pub faults: BTreeMap<String, u64>,
+    /// Requests refused because they fell in an outage window.
+    pub outage_rejections: u64,
     pub delivered: u64,
-    pub failed: u64,
+    /// Accepted, then silently never delivered.
+    pub lost: u64,
+    pub undeliverable: u64,
+    pub bounced: u64,
+    pub returned: u64,
+    /// Second deliveries the profile injected.
+    pub duplicates_injected: u64,
+    /// Deliveries that repeat an earlier one without being injected: what a
+    /// retried send without an idempotency key causes. Should stay 0.
+    pub retry_duplicates: u64,
     pub in_transit: u64,
     /// Send-to-inbox time seen by synthetic people, in microseconds.
     pub delivery_latency_us: Option<Percentiles>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,

@@ -5,8 +5,9 @@
 //! for each other, and memory does not grow with users or requests.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -70,10 +71,25 @@ pub struct Recorded {
     /// Time from the request that triggered a message to the message in the
     /// inbox, per provider.
     pub deliveries: BTreeMap<&'static str, Histogram<u64>>,
+    /// Periods when load users found the service refusing connections.
+    pub service_outages: Vec<OutageWindow>,
+}
+
+/// A period when the service refused connections, in seconds from the
+/// recorder's start. `end_s` is `None` when the service never came back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutageWindow {
+    pub start_s: f64,
+    pub end_s: Option<f64>,
 }
 
 pub struct RunRecorder {
     shards: Vec<Mutex<Shard>>,
+    started: Instant,
+    /// Set while an outage window is open, so that answered requests, the
+    /// common case, check one atomic and take no lock.
+    outage_open: AtomicBool,
+    outages: Mutex<Vec<OutageWindow>>,
 }
 
 impl RunRecorder {
@@ -82,7 +98,46 @@ impl RunRecorder {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(Shard::default()))
                 .collect(),
+            started: Instant::now(),
+            outage_open: AtomicBool::new(false),
+            outages: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Notes that a request found the service refusing connections; the first
+    /// such request opens an outage window.
+    pub fn service_unreachable(&self) {
+        if self.outage_open.load(Ordering::Acquire) {
+            return;
+        }
+        let mut outages = self.lock_outages();
+        if !self.outage_open.load(Ordering::Acquire) {
+            outages.push(OutageWindow {
+                start_s: self.started.elapsed().as_secs_f64(),
+                end_s: None,
+            });
+            self.outage_open.store(true, Ordering::Release);
+        }
+    }
+
+    /// Notes that the service answered; this closes an open outage window.
+    pub fn service_answered(&self) {
+        if !self.outage_open.load(Ordering::Acquire) {
+            return;
+        }
+        let mut outages = self.lock_outages();
+        if self.outage_open.load(Ordering::Acquire) {
+            if let Some(window) = outages.last_mut() {
+                window.end_s = Some(self.started.elapsed().as_secs_f64());
+            }
+            self.outage_open.store(false, Ordering::Release);
+        }
+    }
+
+    fn lock_outages(&self) -> std::sync::MutexGuard<'_, Vec<OutageWindow>> {
+        self.outages
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn shard(&self, user: usize) -> std::sync::MutexGuard<'_, Shard> {
@@ -137,7 +192,10 @@ impl RunRecorder {
 
     /// Merges every shard into one set of histograms and counts.
     pub fn merged(&self) -> Recorded {
-        let mut merged = Recorded::default();
+        let mut merged = Recorded {
+            service_outages: self.lock_outages().clone(),
+            ..Recorded::default()
+        };
         for shard in &self.shards {
             let shard = shard
                 .lock()
