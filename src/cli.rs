@@ -99,7 +99,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub trust_forwarded_for: bool,
     /// The service's base URL as providers reach it, for their status
-    /// callbacks [default: http:// and the --listen address].
+    /// callbacks [default: http:// and the --listen address, with 0.0.0.0
+    /// read as 127.0.0.1].
     #[arg(long)]
     pub public_url: Option<String>,
     /// Send the service's email through this provider's base URL instead of the email mock.
