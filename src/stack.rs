@@ -26,7 +26,7 @@ pub struct StackOptions {
     pub server_key: SecretString,
     pub trust_forwarded_for: bool,
     /// The service's base URL as providers reach it, for status callbacks
-    /// [default: `http://` and the service listener's address].
+    /// [default: from the service listener's address by `reachable_url`].
     pub public_url: Option<String>,
     /// Providers the service sends through instead of the built-in mocks.
     pub external_providers: ExternalProviders,
@@ -80,10 +80,10 @@ impl StackListeners {
     }
 }
 
-/// Returns the base URL that reaches `listener` from this host. A listener on
-/// every interface (0.0.0.0 or ::) is reached through loopback.
-fn listener_url(listener: &TcpListener) -> std::io::Result<String> {
-    let mut address = listener.local_addr()?;
+/// Returns the base URL that reaches a server listening on `address` from
+/// this host. A listener on every interface (0.0.0.0 or ::) is reached
+/// through loopback.
+fn reachable_url(mut address: SocketAddr) -> String {
     if address.ip().is_unspecified() {
         let loopback: IpAddr = match address {
             SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
@@ -91,7 +91,7 @@ fn listener_url(listener: &TcpListener) -> std::io::Result<String> {
         };
         address.set_ip(loopback);
     }
-    Ok(format!("http://{address}"))
+    format!("http://{address}")
 }
 
 /// The running service and mocks.
@@ -122,7 +122,7 @@ impl Stack {
         };
         let public_url = match options.public_url {
             Some(url) => url,
-            None => listener_url(&listeners.service)?,
+            None => reachable_url(listeners.service.local_addr()?),
         };
         let config = ServiceConfig {
             database: options.database.clone(),
@@ -183,5 +183,27 @@ impl Stack {
         let service = self.service.stop().await;
         let providers = self.providers.stop().await;
         service.and(providers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reachable_url;
+
+    #[test]
+    fn reachable_url_replaces_unspecified_address() {
+        let cases = [
+            ("127.0.0.1:4000", "http://127.0.0.1:4000"),
+            ("0.0.0.0:4000", "http://127.0.0.1:4000"),
+            ("[::]:4000", "http://[::1]:4000"),
+            ("192.0.2.7:4000", "http://192.0.2.7:4000"),
+        ];
+        for (address, expected) in cases {
+            assert_eq!(
+                reachable_url(address.parse().unwrap()),
+                expected,
+                "listening on {address}"
+            );
+        }
     }
 }

@@ -115,8 +115,9 @@ fn fast_policy() -> RetryPolicy {
     }
 }
 
-fn notifier(base_url: &str, public_url: Option<&str>) -> HttpNotifier {
-    HttpNotifier::new(ProviderClientSettings {
+/// Returns settings that send every provider's requests to `base_url`.
+fn settings(base_url: &str, public_url: Option<&str>) -> ProviderClientSettings {
+    ProviderClientSettings {
         urls: ProviderUrls {
             email: base_url.to_owned(),
             sms: base_url.to_owned(),
@@ -125,7 +126,11 @@ fn notifier(base_url: &str, public_url: Option<&str>) -> HttpNotifier {
         retry: fast_policy(),
         sms_sender: SmsSender::default(),
         public_url: public_url.map(str::to_owned),
-    })
+    }
+}
+
+fn notifier(base_url: &str, public_url: Option<&str>) -> HttpNotifier {
+    HttpNotifier::new(settings(base_url, public_url))
 }
 
 fn idempotency_key(provider: Provider) -> String {
@@ -298,6 +303,38 @@ async fn rate_limit_waits_retry_after() {
         );
     });
     futures_util::future::join_all(sends).await;
+}
+
+#[tokio::test]
+async fn long_retry_after_capped() {
+    let server = stand_in(vec![Provider::Sms
+        .failed(503)
+        .insert_header("Retry-After", "60")])
+    .await;
+    let policy = RetryPolicy {
+        max_retry_after: Duration::from_millis(50),
+        ..fast_policy()
+    };
+    let notifier = HttpNotifier::new(ProviderClientSettings {
+        retry: policy,
+        ..settings(&server.uri(), None)
+    });
+
+    let started = Instant::now();
+    send(&notifier, Provider::Sms)
+        .await
+        .expect_err("HTTP 503 on every attempt");
+    let elapsed = started.elapsed();
+
+    assert_eq!(received(&server).await.len(), 4, "attempts");
+    assert!(
+        elapsed >= Duration::from_millis(150),
+        "three capped waits of 50 ms took only {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "Retry-After of 60 s not capped: {elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -660,6 +697,29 @@ async fn sms_sent_as_twilio_message() {
         Some("http://127.0.0.1:4000/v1/provider-events/sms")
     );
     assert_eq!(fields.len(), 4, "no other fields: {fields:?}");
+}
+
+#[tokio::test]
+async fn sms_sender_configurable() {
+    let server = stand_in(vec![Provider::Sms.accepted()]).await;
+    let sender = SmsSender {
+        account_sid: "AC0123456789abcdef0123456789abcdef".to_owned(),
+        from: "+15555550199".to_owned(),
+    };
+    let notifier = HttpNotifier::new(ProviderClientSettings {
+        sms_sender: sender,
+        ..settings(&server.uri(), None)
+    });
+
+    send(&notifier, Provider::Sms).await.expect("accepted");
+
+    let requests = received(&server).await;
+    assert_eq!(
+        requests[0].url.path(),
+        "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json"
+    );
+    let fields = form_fields(&requests[0].body);
+    assert_eq!(form_field(&fields, "From"), Some("+15555550199"));
 }
 
 #[tokio::test]
