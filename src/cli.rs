@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind a trusted proxy or for load tests).
     #[arg(long)]
     pub trust_forwarded_for: bool,
+    /// The service's base URL as providers reach it, for their status
+    /// callbacks [default: http:// and the --listen address, with 0.0.0.0
+    /// read as 127.0.0.1].
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Send the service's email through this provider's base URL instead of the email mock.
     #[arg(long)]
     pub email_provider_url: Option<String>,
@@ -245,6 +250,7 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
         .context("invalid --seconds-per-business-day")?;
     let mut options = StackOptions::new(args.database, args.hash_profile, providers);
     options.trust_forwarded_for = args.trust_forwarded_for;
+    options.public_url = checked_base_url("--public-url", args.public_url)?;
     options.external_providers = ExternalProviders {
         email: checked_base_url("--email-provider-url", args.email_provider_url)?,
         sms: checked_base_url("--sms-provider-url", args.sms_provider_url)?,

@@ -1,6 +1,7 @@
 //! The in-process stack: the reference service and the three mock providers
 //! on 127.0.0.1, as `run` and `serve` start them.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use crate::journeys::policy::Policy;
 use crate::journeys::secrets;
 use crate::providers::{MockProviders, ProviderSettings};
 use crate::server::{self, RunningServer};
-use crate::service::provider_clients::ProviderUrls;
+use crate::service::provider_clients::{ProviderUrls, RetryPolicy, SmsSender};
 use crate::service::{self as reference_service, ServiceConfig};
 
 /// How to start the stack.
@@ -24,6 +25,9 @@ pub struct StackOptions {
     pub admin_token: SecretString,
     pub server_key: SecretString,
     pub trust_forwarded_for: bool,
+    /// The service's base URL as providers reach it, for status callbacks
+    /// [default: from the service listener's address by `reachable_url`].
+    pub public_url: Option<String>,
     /// Providers the service sends through instead of the built-in mocks.
     pub external_providers: ExternalProviders,
 }
@@ -51,6 +55,7 @@ impl StackOptions {
             admin_token: SecretString::from(secrets::session_token()),
             server_key: SecretString::from(secrets::session_token()),
             trust_forwarded_for: true,
+            public_url: None,
             external_providers: ExternalProviders::default(),
         }
     }
@@ -73,6 +78,20 @@ impl StackListeners {
             postal: server::bind_loopback().await?,
         })
     }
+}
+
+/// Returns the base URL that reaches a server listening on `address` from
+/// this host. A listener on every interface (0.0.0.0 or ::) is reached
+/// through loopback.
+fn reachable_url(mut address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        let loopback: IpAddr = match address {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        };
+        address.set_ip(loopback);
+    }
+    format!("http://{address}")
 }
 
 /// The running service and mocks.
@@ -101,6 +120,10 @@ impl Stack {
             sms: url(&external.sms, &listeners.sms)?,
             postal: url(&external.postal, &listeners.postal)?,
         };
+        let public_url = match options.public_url {
+            Some(url) => url,
+            None => reachable_url(listeners.service.local_addr()?),
+        };
         let config = ServiceConfig {
             database: options.database.clone(),
             hash_profile: options.hash_profile,
@@ -108,6 +131,9 @@ impl Stack {
             admin_token: options.admin_token.clone(),
             server_key: options.server_key,
             providers: service_providers.clone(),
+            provider_retry: RetryPolicy::default(),
+            sms_sender: SmsSender::default(),
+            public_url: Some(public_url),
             trust_forwarded_for: options.trust_forwarded_for,
         };
 
@@ -157,5 +183,27 @@ impl Stack {
         let service = self.service.stop().await;
         let providers = self.providers.stop().await;
         service.and(providers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reachable_url;
+
+    #[test]
+    fn reachable_url_replaces_unspecified_address() {
+        let cases = [
+            ("127.0.0.1:4000", "http://127.0.0.1:4000"),
+            ("0.0.0.0:4000", "http://127.0.0.1:4000"),
+            ("[::]:4000", "http://[::1]:4000"),
+            ("192.0.2.7:4000", "http://192.0.2.7:4000"),
+        ];
+        for (address, expected) in cases {
+            assert_eq!(
+                reachable_url(address.parse().unwrap()),
+                expected,
+                "listening on {address}"
+            );
+        }
     }
 }

@@ -296,7 +296,7 @@ fn serve_rejects_bad_flags_before_listening() {
         "--postal-listen",
         "127.0.0.1:0",
     ];
-    let cases: [(&str, &[&str], &str); 6] = [
+    let cases: [(&str, &[&str], &str); 7] = [
         (
             "negative postal day",
             &["--seconds-per-business-day", "-1"],
@@ -313,6 +313,11 @@ fn serve_rejects_bad_flags_before_listening() {
             "provider URL scheme",
             &["--email-provider-url", "ftp://127.0.0.1"],
             "--email-provider-url",
+        ),
+        (
+            "public URL scheme",
+            &["--public-url", "mailto:service@example.org"],
+            "--public-url",
         ),
         (
             "database folder missing",

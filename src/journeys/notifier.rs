@@ -46,12 +46,17 @@ pub struct LetterReceipt {
     pub expected_delivery_date: NaiveDate,
 }
 
-/// A send that a provider did not accept. The reason never contains the body.
+/// A send that a provider did not accept. The reason never contains the
+/// body, subject or recipient.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the {provider} provider failed: {reason}")]
 pub struct ProviderError {
     pub provider: &'static str,
     pub reason: String,
+    /// Whether the provider rejected the request itself (HTTP 4xx other than
+    /// 429), so sending the same request again would fail again. `false` when
+    /// the provider stayed unavailable through every attempt.
+    pub permanent: bool,
 }
 
 #[async_trait]

@@ -56,6 +56,13 @@ pub struct ServiceConfig {
     pub admin_token: SecretString,
     pub server_key: SecretString,
     pub providers: provider_clients::ProviderUrls,
+    /// Timeout, attempts and backoff of every provider send.
+    pub provider_retry: provider_clients::RetryPolicy,
+    pub sms_sender: provider_clients::SmsSender,
+    /// The service's own base URL, such as `http://127.0.0.1:4000`, from
+    /// which providers' status callback URLs are built; `None` sends no
+    /// callback URL.
+    pub public_url: Option<String>,
     pub trust_forwarded_for: bool,
 }
 
@@ -68,7 +75,14 @@ pub async fn build_state(
         Some(path) => Arc::new(SqliteStore::open(path).await?),
         None => Arc::new(crate::store::MemoryStore::default()),
     };
-    let notifier = Arc::new(provider_clients::HttpNotifier::new(config.providers));
+    let notifier = Arc::new(provider_clients::HttpNotifier::new(
+        provider_clients::ProviderClientSettings {
+            urls: config.providers,
+            retry: config.provider_retry,
+            sms_sender: config.sms_sender,
+            public_url: config.public_url,
+        },
+    ));
     let engine = Engine::new(EngineParts {
         store,
         notifier,

@@ -10,7 +10,7 @@ use recoverylab::load::enroll::enrollment_json;
 use recoverylab::people::{person, JourneyKind, JourneyMix, Person};
 use recoverylab::providers::{MockProviders, ProviderSettings};
 use recoverylab::server::{self, RunningServer};
-use recoverylab::service::provider_clients::ProviderUrls;
+use recoverylab::service::provider_clients::{ProviderUrls, RetryPolicy, SmsSender};
 use recoverylab::service::{build_state, router, ServiceConfig};
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -111,6 +111,8 @@ impl TestApp {
         .expect("mock providers start");
         let database = tempfile::tempdir().expect("temporary folder");
         let clock = ManualClock::new(test_start());
+        let listener = server::bind_loopback().await.expect("bind loopback");
+        let service_url = format!("http://{}", listener.local_addr().expect("bound address"));
         let config = ServiceConfig {
             database: Some(database.path().join("service.sqlite")),
             hash_profile: HashProfile::Fast,
@@ -122,12 +124,14 @@ impl TestApp {
                 sms: providers.sms.url(),
                 postal: providers.postal.url(),
             },
+            provider_retry: RetryPolicy::default(),
+            sms_sender: SmsSender::default(),
+            public_url: Some(service_url),
             trust_forwarded_for: true,
         };
         let state = build_state(config, std::sync::Arc::new(clock.clone()))
             .await
             .expect("service state builds");
-        let listener = server::bind_loopback().await.expect("bind loopback");
         let service = server::spawn(listener, router(state)).expect("service starts");
         Self {
             url: service.url(),
