@@ -154,6 +154,7 @@ pub struct Outage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutageKind {
+    #[serde(rename = "http_503")]
     Http503,
     ConnectionReset,
     Hang,
