@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -707,8 +707,9 @@ fn far_future(now: Instant) -> Instant {
 
 async fn letter_status(
     State(state): State<PostalState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<LetterView>, LobError> {
+    let Path(id) = id.map_err(|rejection| LobError::from(Problem::from(rejection)))?;
     match state.letter(Instant::now(), &id) {
         Some(letter) => Ok(Json(letter)),
         None => Err(LobError {
