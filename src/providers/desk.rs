@@ -5,6 +5,7 @@
 //! and builds its provider-shaped answer from the outcome.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -26,20 +27,29 @@ pub(crate) struct Runtime {
     /// When the mocks started; outage windows count from here.
     pub(crate) started: Instant,
     stop: watch::Receiver<bool>,
+    /// The sender of a standalone runtime, kept so that `stop` stays open while
+    /// any clone lives.
+    _sender: Option<Arc<watch::Sender<bool>>>,
 }
 
 impl Runtime {
     pub(crate) fn new(started: Instant, stop: watch::Receiver<bool>) -> Self {
-        Self { started, stop }
+        Self {
+            started,
+            stop,
+            _sender: None,
+        }
     }
 
-    /// Returns a runtime that starts now and is never stopped, for a mock that
-    /// serves outside [`super::MockProviders`].
+    /// Returns a runtime that starts now and stops when its last clone is
+    /// dropped, for a mock that serves outside [`super::MockProviders`].
     pub(crate) fn standalone() -> Self {
         let (sender, stop) = watch::channel(false);
-        // Keep the sender alive forever so that the stop signal never fires.
-        std::mem::forget(sender);
-        Self::new(Instant::now(), stop)
+        Self {
+            started: Instant::now(),
+            stop,
+            _sender: Some(Arc::new(sender)),
+        }
     }
 
     pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
@@ -205,11 +215,7 @@ impl Desk {
 
     /// Waits and builds the answer to a rejected attempt, with `error` building the
     /// provider-shaped error body for a status.
-    pub(crate) async fn reject(
-        &self,
-        draw: &AttemptDraw,
-        error: impl Fn(StatusCode) -> Response,
-    ) -> Response {
+    async fn reject(&self, draw: &AttemptDraw, error: impl Fn(StatusCode) -> Response) -> Response {
         let settings = &self.profile.fault_settings;
         match draw.fault {
             Some(Fault::HangBeforeAccept) => {
@@ -240,12 +246,30 @@ impl Desk {
         }
     }
 
-    /// Builds the answer of an outage window.
-    pub(crate) async fn outage(
+    /// Waits and answers an attempt whose state is already recorded. Rejections
+    /// and outages answer an error that `error` builds for a status; accepted and
+    /// replayed attempts answer what `respond` builds from the message's view and
+    /// whether it was replayed.
+    pub(crate) async fn answer<V>(
         &self,
-        kind: OutageKind,
+        admission: Admission,
+        view: Option<V>,
         error: impl Fn(StatusCode) -> Response,
+        respond: impl FnOnce(Option<V>, bool) -> Response,
     ) -> Response {
+        match admission {
+            Admission::Outage(kind) => self.outage(kind, error).await,
+            Admission::Reject(draw) => self.reject(&draw, error).await,
+            Admission::Accept(draw) => {
+                self.before_answer(&draw).await;
+                respond(view, false)
+            }
+            Admission::Replay(_) => respond(view, true),
+        }
+    }
+
+    /// Builds the answer of an outage window.
+    async fn outage(&self, kind: OutageKind, error: impl Fn(StatusCode) -> Response) -> Response {
         match kind {
             OutageKind::Http503 => error(StatusCode::SERVICE_UNAVAILABLE),
             OutageKind::ConnectionReset => reset_connection(),
@@ -260,7 +284,7 @@ impl Desk {
 
     /// Waits before the answer to an accepted attempt: its latency, or the hold of
     /// a hang after acceptance.
-    pub(crate) async fn before_answer(&self, draw: &AttemptDraw) {
+    async fn before_answer(&self, draw: &AttemptDraw) {
         let wait = match draw.fault {
             Some(Fault::HangAfterAccept) => seconds(self.profile.fault_settings.hang_s),
             _ => draw.latency,

@@ -23,7 +23,7 @@ use super::fields::{check_text, idempotency_header};
 use super::inbox::{lock, serialize_shared, BoundedMap, Inboxes, IDEMPOTENCY_CAPACITY};
 use super::problem::{JsonBody, PathParam, Problem};
 use super::stats::{Counter, ProviderStats};
-use super::timeline::{spawn_timer, Advance, Timeline};
+use super::timeline::{share_with_timer, Advance, Timeline};
 use super::{finish_router, ProviderSettings, IDEMPOTENT_REPLAYED};
 
 /// Maximum length of an email address, in characters.
@@ -136,14 +136,12 @@ impl EmailState {
             timeline: Timeline::new(),
             next_sequence: 1,
         };
-        let shared = Arc::new(EmailShared {
+        let shared = EmailShared {
             desk,
             inner: Mutex::new(inner),
             wake: Arc::new(Notify::new()),
-        });
-        if tokio::runtime::Handle::try_current().is_ok() {
-            spawn_timer(&shared, stop);
-        }
+        };
+        let shared = share_with_timer(shared, stop);
         Self { shared }
     }
 }
@@ -220,32 +218,27 @@ impl EmailState {
     ) -> Response {
         let desk = &self.shared.desk;
         let now = Instant::now();
-        let admission = {
+        let (admission, id) = {
             let mut inner = lock(&self.shared.inner);
             let inner = &mut *inner;
             let admission = desk.admit(&mut inner.book, now, &inbox, key.as_deref());
-            if let Admission::Accept(draw) = &admission {
-                let id = inner.accept(desk, now, inbox, message, status_callback, draw);
-                inner.book.accept(key.as_deref(), &id);
-                (admission, Some(id))
-            } else if let Admission::Replay(id) = &admission {
-                let id = id.clone();
-                (admission, Some(id))
-            } else {
-                (admission, None)
-            }
+            let id = match &admission {
+                Admission::Accept(draw) => {
+                    let id = inner.accept(desk, now, inbox, message, status_callback, draw);
+                    inner.book.accept(key.as_deref(), &id);
+                    Some(id)
+                }
+                Admission::Replay(id) => Some(id.clone()),
+                Admission::Outage(_) | Admission::Reject(_) => None,
+            };
+            (admission, id)
         };
         self.shared.wake.notify_one();
 
-        match admission {
-            (Admission::Outage(kind), _) => desk.outage(kind, injected_problem).await,
-            (Admission::Reject(draw), _) => desk.reject(&draw, injected_problem).await,
-            (Admission::Accept(draw), Some(id)) => {
-                desk.before_answer(&draw).await;
-                accepted(&id, false)
-            }
-            (_, id) => accepted(id.as_deref().unwrap_or_default(), true),
-        }
+        let respond = |id: Option<String>, replayed: bool| {
+            accepted(id.as_deref().unwrap_or_default(), replayed)
+        };
+        desk.answer(admission, id, injected_problem, respond).await
     }
 }
 

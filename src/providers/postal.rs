@@ -31,7 +31,7 @@ use super::inbox::{lock, serialize_shared, BoundedMap, Inboxes, IDEMPOTENCY_CAPA
 use super::problem::{Problem, QueryParams};
 use super::profile::Distribution;
 use super::stats::{Counter, ProviderStats};
-use super::timeline::{spawn_timer, Advance, Timeline};
+use super::timeline::{share_with_timer, Advance, Timeline};
 use super::{finish_router, ProviderSettings, ProviderSettingsError, IDEMPOTENT_REPLAYED};
 use crate::calendar::checked_add_business_days;
 
@@ -116,14 +116,12 @@ impl PostalState {
         };
         let mut profile = profile.clone();
         profile.delivery_delay = Some(transit);
-        let shared = Arc::new(PostalShared {
+        let shared = PostalShared {
             desk: Desk::new(Provider::Postal, profile, settings.draw_seed(), runtime),
             office: Mutex::new(office),
             wake: Arc::new(Notify::new()),
-        });
-        if tokio::runtime::Handle::try_current().is_ok() {
-            spawn_timer(&shared, stop);
-        }
+        };
+        let shared = share_with_timer(shared, stop);
         Ok(Self { shared })
     }
 }
@@ -402,23 +400,19 @@ impl PostalState {
         };
         self.shared.wake.notify_one();
 
-        match (admission, view) {
-            (Admission::Outage(kind), _) => desk.outage(kind, injected_error).await,
-            (Admission::Reject(draw), _) => desk.reject(&draw, injected_error).await,
-            (Admission::Accept(draw), Some(view)) => {
-                desk.before_answer(&draw).await;
-                (StatusCode::OK, Json(view)).into_response()
-            }
-            (Admission::Replay(_), Some(view)) => {
+        let respond = |view: Option<LetterView>, replayed: bool| match (view, replayed) {
+            (Some(view), false) => (StatusCode::OK, Json(view)).into_response(),
+            (Some(view), true) => {
                 (StatusCode::OK, [(IDEMPOTENT_REPLAYED, "true")], Json(view)).into_response()
             }
-            (_, None) => LobError {
+            (None, _) => LobError {
                 status: StatusCode::NOT_FOUND,
                 code: "not_found".to_owned(),
                 message: "the letter of this idempotency key is no longer kept".to_owned(),
             }
             .into_response(),
-        }
+        };
+        desk.answer(admission, view, injected_error, respond).await
     }
 
     fn letter(&self, now: Instant, id: &str) -> Option<LetterView> {
@@ -822,4 +816,147 @@ fn canonical_line1(line1: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::FaultProfile;
+
+    fn date(year: i32, month: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(year, month, day).expect("test dates are valid")
+    }
+
+    fn seconds(value: u64) -> Duration {
+        Duration::from_secs(value)
+    }
+
+    fn state(transit: std::ops::RangeInclusive<u32>) -> PostalState {
+        let settings = ProviderSettings {
+            seed: 7,
+            seconds_per_business_day: 10.0,
+            postal_transit_business_days: transit,
+            start_date: date(2026, 11, 25),
+            profile: FaultProfile::healthy(),
+        };
+        PostalState::new(&settings).expect("valid settings")
+    }
+
+    fn mailing(line1: &str) -> Mailing {
+        let to = LobAddress {
+            name: "Jane Doe".to_owned(),
+            address_line1: line1.to_owned(),
+            address_line2: None,
+            address_city: "Springfield".to_owned(),
+            address_state: "IL".to_owned(),
+            address_zip: "62701".to_owned(),
+        };
+        Mailing {
+            description: None,
+            to,
+            from: None,
+            text: "Your temporary password is 1234".to_owned(),
+            metadata: BTreeMap::new(),
+            webhook_url: None,
+        }
+    }
+
+    fn letterbox_key(line1: &str) -> LetterboxAddress {
+        LetterboxAddress {
+            zip: "62701".to_owned(),
+            line1: canonical_line1(line1),
+        }
+    }
+
+    #[test]
+    fn clock_counts_business_days() {
+        let start = Instant::now();
+        let mut clock = VirtualClock {
+            start,
+            seconds_per_business_day: 10.0,
+            elapsed_business_days: 0,
+            today: date(2026, 11, 25),
+        };
+        assert_eq!(clock.date_at(start), date(2026, 11, 25));
+        assert_eq!(clock.date_at(start + seconds(9)), date(2026, 11, 25));
+        // Thanksgiving and the weekend are skipped.
+        assert_eq!(clock.date_at(start + seconds(10)), date(2026, 11, 27));
+        assert_eq!(clock.date_at(start + seconds(25)), date(2026, 11, 30));
+        assert_eq!(clock.date_at(start + seconds(50)), date(2026, 12, 3));
+        // An earlier instant does not move the clock back.
+        assert_eq!(clock.date_at(start + seconds(5)), date(2026, 12, 3));
+    }
+
+    #[test]
+    fn uniform_transit_covers_whole_days() {
+        let uniform = Distribution::Uniform {
+            min: 5.0,
+            max: 10.0,
+        };
+        assert_eq!(transit_days(&uniform, 5.0), 5);
+        assert_eq!(transit_days(&uniform, 10.0), 10);
+        let mut counts = [0u32; 11];
+        for step in 0..6_000 {
+            let draw = 5.0 + 5.0 * f64::from(step) / 6_000.0;
+            counts[transit_days(&uniform, draw) as usize] += 1;
+        }
+        for days in 5..=10 {
+            assert!(
+                (900..=1_100).contains(&counts[days]),
+                "{days} days: {counts:?}"
+            );
+        }
+        let fixed = Distribution::Fixed { value: 3.0 };
+        assert_eq!(transit_days(&fixed, 3.0), 3);
+        assert_eq!(transit_days(&fixed, 2.6), 3, "other draws round");
+    }
+
+    #[tokio::test]
+    async fn letter_lands_after_transit() {
+        let state = state(5..=5);
+        let start = state.shared.desk.runtime.started;
+        let response = state.mail(start, mailing("1 Main St"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+
+        let just_before = start + seconds(49);
+        assert!(state
+            .letterbox(just_before, &letterbox_key("1 main st"))
+            .is_empty());
+        assert_eq!(state.stats(just_before).in_transit, 1);
+
+        let landed = start + seconds(50);
+        let letters = state.letterbox(landed, &letterbox_key("  1   MAIN st "));
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].mailed_on, date(2026, 11, 25));
+        assert_eq!(letters[0].delivered_on, date(2026, 12, 3));
+        let letter = state.letter(landed, &letters[0].id).expect("known id");
+        assert_eq!(letter.status, "delivered");
+        assert_eq!(letter.tracking_events.len(), 4);
+        let stats = state.stats(landed);
+        assert_eq!((stats.delivered, stats.in_transit), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn late_request_sees_latest_state() {
+        let state = state(5..=5);
+        let start = state.shared.desk.runtime.started;
+        let _ = state.mail(start, mailing("1 Main St"), None).await;
+
+        // One request delivers the letter at 60 s. A request that read the time
+        // earlier but got the lock later must not report the letter in transit.
+        assert_eq!(state.stats(start + seconds(60)).delivered, 1);
+        let id = state.letterbox(start + seconds(1), &letterbox_key("1 Main St"))[0]
+            .id
+            .clone();
+        let letter = state.letter(start + seconds(1), &id).expect("known id");
+        assert_eq!(letter.status, "delivered");
+    }
+
+    #[test]
+    fn line1_canonical_form() {
+        assert_eq!(
+            canonical_line1("  12  Elm\tStreet  Apt 4 "),
+            "12 elm street apt 4"
+        );
+    }
 }

@@ -594,3 +594,102 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example profile of the wire contract, which every team reads.
+    const CONTRACT_EXAMPLE: &str = r#"
+description = "example"
+seed = 7
+
+[sms]
+latency = { distribution = "lognormal", median_ms = 40, sigma = 0.5 }
+delivery_delay = { distribution = "exponential", mean_s = 0.2 }
+[sms.faults]
+http_500 = 0.10
+http_503 = 0.10
+http_429 = 0.02
+connection_reset = 0.01
+hang_before_accept = 0.0
+hang_after_accept = 0.05
+silent_loss = 0.02
+duplicate = 0.0
+undeliverable = 0.01
+[sms.fault_settings]
+retry_after_s = 1
+hang_s = 30
+undeliverable_error_code = 30003
+
+[email]
+[email.faults]
+bounce = 0.01
+[[email.outages]]
+start_s = 10
+end_s = 20
+kind = "http_503"
+
+[postal]
+delivery_delay = { distribution = "uniform", min = 5, max = 10 }
+[postal.faults]
+returned_to_sender = 0.05
+"#;
+
+    #[test]
+    fn contract_example_parses() {
+        let profile =
+            FaultProfile::parse(Path::new("flaky.toml"), CONTRACT_EXAMPLE).expect("valid");
+        assert_eq!(profile.seed, 7);
+        assert_eq!(
+            profile.sms.latency,
+            Some(Distribution::Lognormal {
+                median: 40.0,
+                sigma: 0.5
+            })
+        );
+        assert_eq!(
+            profile.sms.delivery_delay,
+            Some(Distribution::Exponential { mean: 0.2 })
+        );
+        assert_eq!(profile.sms.faults.get(Fault::HangAfterAccept), 0.05);
+        assert!((profile.sms.faults.total() - 0.31).abs() < 1e-9);
+        assert_eq!(profile.sms.fault_settings.hang_s, 30.0);
+        assert_eq!(profile.email.faults.get(Fault::Bounce), 0.01);
+        assert_eq!(
+            profile.email.outages,
+            [Outage {
+                start_s: 10.0,
+                end_s: 20.0,
+                kind: OutageKind::Http503
+            }]
+        );
+        assert_eq!(
+            profile.postal.delivery_delay,
+            Some(Distribution::Uniform {
+                min: 5.0,
+                max: 10.0
+            })
+        );
+        assert_eq!(profile.postal.faults.get(Fault::ReturnedToSender), 0.05);
+    }
+
+    #[test]
+    fn empty_profile_is_healthy() {
+        let profile = FaultProfile::parse(Path::new("empty.toml"), "").expect("valid");
+        let healthy = FaultProfile::healthy();
+        assert_eq!(profile.seed, 0);
+        assert_eq!(profile.sms, healthy.sms);
+        assert_eq!(profile.email, healthy.email);
+        assert_eq!(profile.postal, healthy.postal);
+        assert_eq!(profile.sms.fault_settings, FaultSettings::default());
+    }
+
+    #[test]
+    fn sum_of_one_accepted() {
+        let text = "[sms.faults]\nhttp_500 = 0.1\nhttp_503 = 0.2\nsilent_loss = 0.7";
+        let profile =
+            FaultProfile::parse(Path::new("full.toml"), text).expect("a sum of 1 is valid");
+        assert!((profile.sms.faults.total() - 1.0).abs() < 1e-9);
+    }
+}

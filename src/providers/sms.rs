@@ -24,7 +24,7 @@ use super::fields::{check_text, idempotency_header};
 use super::inbox::{lock, serialize_shared, BoundedMap, Inboxes, IDEMPOTENCY_CAPACITY};
 use super::problem::{PathParam, Problem};
 use super::stats::{Counter, ProviderStats};
-use super::timeline::{spawn_timer, Advance, Timeline};
+use super::timeline::{share_with_timer, Advance, Timeline};
 use super::{finish_router, ProviderSettings};
 
 /// Header that carries the idempotency key of a send, as Twilio names it.
@@ -129,14 +129,12 @@ impl SmsState {
             timeline: Timeline::new(),
             next_sequence: 1,
         };
-        let shared = Arc::new(SmsShared {
+        let shared = SmsShared {
             desk,
             inner: Mutex::new(inner),
             wake: Arc::new(Notify::new()),
-        });
-        if tokio::runtime::Handle::try_current().is_ok() {
-            spawn_timer(&shared, stop);
-        }
+        };
+        let shared = share_with_timer(shared, stop);
         Self { shared }
     }
 }
@@ -352,27 +350,21 @@ impl SmsState {
         };
         self.shared.wake.notify_one();
 
-        match (admission, view) {
-            (Admission::Outage(kind), _) => desk.outage(kind, injected_error).await,
-            (Admission::Reject(draw), _) => desk.reject(&draw, injected_error).await,
-            (Admission::Accept(draw), Some(view)) => {
-                desk.before_answer(&draw).await;
-                // Answer the status as it is now, after the wait.
-                let view = self.current_view(&view.sid).unwrap_or(view);
+        let respond = |view: Option<TwilioMessage>, replayed: bool| {
+            // The first message of a replayed key was forgotten beyond the capacity.
+            let Some(view) = view else {
+                return not_found();
+            };
+            // Answer the status as it is now, after the wait.
+            let view = self.current_view(&view.sid).unwrap_or(view);
+            if replayed {
+                let replayed_header = [(super::IDEMPOTENT_REPLAYED, "true")];
+                (StatusCode::CREATED, replayed_header, Json(view)).into_response()
+            } else {
                 (StatusCode::CREATED, Json(view)).into_response()
             }
-            (Admission::Replay(_), Some(view)) => {
-                let view = self.current_view(&view.sid).unwrap_or(view);
-                (
-                    StatusCode::CREATED,
-                    [(super::IDEMPOTENT_REPLAYED, "true")],
-                    Json(view),
-                )
-                    .into_response()
-            }
-            // The first message of a replayed key was forgotten (beyond the capacity).
-            (_, None) => not_found(),
-        }
+        };
+        desk.answer(admission, view, injected_error, respond).await
     }
 
     fn current_view(&self, sid: &str) -> Option<TwilioMessage> {

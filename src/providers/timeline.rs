@@ -87,9 +87,19 @@ pub(crate) trait Advance: Send + Sync + 'static {
     fn schedule_changed(&self) -> Arc<Notify>;
 }
 
+/// Shares `mock` and, inside a Tokio runtime, spawns its timer task. Outside one
+/// (plain unit tests) events are applied only when a request reads.
+pub(crate) fn share_with_timer<M: Advance>(mock: M, stop: watch::Receiver<bool>) -> Arc<M> {
+    let mock = Arc::new(mock);
+    if tokio::runtime::Handle::try_current().is_ok() {
+        spawn_timer(&mock, stop);
+    }
+    mock
+}
+
 /// Spawns the task that applies `mock`'s events as they fall due. It ends when
 /// `stop` turns true or the mock is dropped.
-pub(crate) fn spawn_timer<M: Advance>(mock: &Arc<M>, mut stop: watch::Receiver<bool>) {
+fn spawn_timer<M: Advance>(mock: &Arc<M>, mut stop: watch::Receiver<bool>) {
     let weak: Weak<M> = Arc::downgrade(mock);
     let notify = mock.schedule_changed();
     tokio::spawn(async move {
@@ -117,11 +127,10 @@ pub(crate) fn spawn_timer<M: Advance>(mock: &Arc<M>, mut stop: watch::Receiver<b
     });
 }
 
-/// Waits until `stop` turns true; waits forever once its sender is gone.
+/// Waits until `stop` turns true or its sender is dropped.
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|stopped| *stopped).await.is_err() {
-        std::future::pending::<()>().await;
-    }
+    // An error means the sender is gone, which also ends the mocks.
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 #[cfg(test)]
