@@ -622,6 +622,7 @@ async fn undeliverable_sms_reports_error_code() {
     let status = get_json(&client, sms_status_url(&sms, sid.as_str().expect("sid"))).await;
     assert_eq!(status.body["status"], "undelivered");
     assert_eq!(status.body["error_code"], 30005);
+    assert_eq!(status.body["error_message"], "Unknown destination handset");
     assert!(
         listed(&client, format!("{sms}/v1/handsets/5555550142/messages"))
             .await

@@ -287,11 +287,7 @@ async fn sms_send_and_read_back() {
         created.body["uri"],
         format!("/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json")
     );
-    assert!(
-        ["queued", "sent", "delivered"].contains(&created.body["status"].as_str().unwrap_or("")),
-        "{:?}",
-        created.body
-    );
+    assert_eq!(created.body["status"], "queued");
 
     let status = get_json(&client, sms_status_url(&sms, &sid)).await;
     assert_eq!(status.status, StatusCode::OK);

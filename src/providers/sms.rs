@@ -355,12 +355,13 @@ impl SmsState {
             let Some(view) = view else {
                 return not_found();
             };
-            // Answer the status as it is now, after the wait.
-            let view = self.current_view(&view.sid).unwrap_or(view);
             if replayed {
+                // A replay shows the status as it is now.
+                let view = self.current_view(&view.sid).unwrap_or(view);
                 let replayed_header = [(super::IDEMPOTENT_REPLAYED, "true")];
                 (StatusCode::CREATED, replayed_header, Json(view)).into_response()
             } else {
+                // The first answer shows the message as accepted: `queued`.
                 (StatusCode::CREATED, Json(view)).into_response()
             }
         };
@@ -536,7 +537,7 @@ impl SmsRecord {
             from: self.from.clone(),
             status: self.status,
             error_code: self.error_code,
-            error_message: self.error_code.map(|_| "Unreachable destination handset"),
+            error_message: self.error_code.map(undeliverable_message),
             date_created: self.date_created.to_rfc2822(),
             date_updated: self.date_updated.to_rfc2822(),
             uri: format!(
@@ -544,6 +545,16 @@ impl SmsRecord {
                 self.account_sid, self.sid
             ),
         }
+    }
+}
+
+/// Returns Twilio's message for an undeliverable error code.
+fn undeliverable_message(code: u32) -> &'static str {
+    match code {
+        30003 => "Unreachable destination handset",
+        30005 => "Unknown destination handset",
+        30006 => "Landline or unreachable carrier",
+        _ => "Unknown error",
     }
 }
 
