@@ -1,8 +1,8 @@
 //! The front desk that every send endpoint shares: outage windows, idempotency
 //! keys, per-attempt draws and the injected failures that reject a send.
 //!
-//! A mock locks its own state, asks [`Desk::admit`] what to do with the attempt,
-//! and builds its provider-shaped answer from the outcome.
+//! A mock locks its own state, calls [`Desk::admit`] to decide the attempt, and
+//! builds its provider-shaped response from the outcome.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,11 +66,11 @@ impl Runtime {
     }
 }
 
-/// What to do with one send attempt.
+/// The decision on one send attempt.
 pub(crate) enum Admission {
     /// An outage window rejects the attempt.
     Outage(OutageKind),
-    /// The idempotency key already created message `id`: answer it again.
+    /// The idempotency key already created message `id`, so respond with it again.
     Replay(String),
     /// A drawn fault rejects the attempt before anything is accepted.
     Reject(AttemptDraw),
@@ -213,7 +213,7 @@ impl Desk {
         }
     }
 
-    /// Waits and builds the answer to a rejected attempt, with `error` building the
+    /// Waits and builds the response to a rejected attempt, with `error` building the
     /// provider-shaped error body for a status.
     async fn reject(&self, draw: &AttemptDraw, error: impl Fn(StatusCode) -> Response) -> Response {
         let settings = &self.profile.fault_settings;
@@ -246,11 +246,11 @@ impl Desk {
         }
     }
 
-    /// Waits and answers an attempt whose state is already recorded. Rejections
-    /// and outages answer an error that `error` builds for a status; accepted and
-    /// replayed attempts answer what `respond` builds from the message's view and
-    /// whether it was replayed.
-    pub(crate) async fn answer<V>(
+    /// Waits and builds the response to an attempt whose state is already
+    /// recorded. Rejections and outages get the error that `error` builds for a
+    /// status. Accepted and replayed attempts get what `respond` builds from the
+    /// message's view and whether it was replayed.
+    pub(crate) async fn respond_to<V>(
         &self,
         admission: Admission,
         view: Option<V>,
@@ -268,7 +268,7 @@ impl Desk {
         }
     }
 
-    /// Builds the answer of an outage window.
+    /// Builds the response of an outage window.
     async fn outage(&self, kind: OutageKind, error: impl Fn(StatusCode) -> Response) -> Response {
         match kind {
             OutageKind::Http503 => error(StatusCode::SERVICE_UNAVAILABLE),
@@ -282,7 +282,7 @@ impl Desk {
         }
     }
 
-    /// Waits before the answer to an accepted attempt: its latency, or the hold of
+    /// Waits before the response to an accepted attempt: its latency, or the hold of
     /// a hang after acceptance.
     async fn before_answer(&self, draw: &AttemptDraw) {
         let wait = match draw.fault {

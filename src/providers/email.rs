@@ -59,7 +59,7 @@ struct EmailInner {
     next_sequence: u64,
 }
 
-/// Everything the mock knows of one accepted message.
+/// The mock's record of one accepted message.
 struct EmailRecord {
     status: &'static str,
     inbox: String,
@@ -238,11 +238,12 @@ impl EmailState {
         let respond = |id: Option<String>, replayed: bool| {
             accepted(id.as_deref().unwrap_or_default(), replayed)
         };
-        desk.answer(admission, id, injected_problem, respond).await
+        desk.respond_to(admission, id, injected_problem, respond)
+            .await
     }
 }
 
-/// Builds the 202 answer of an accepted or replayed send.
+/// Builds the 202 response of an accepted or replayed send.
 fn accepted(id: &str, replayed: bool) -> Response {
     let body = Json(AcceptedBody {
         id,

@@ -184,7 +184,7 @@ impl From<JsonRejection> for LobError {
 #[from_request(via(axum::Json), rejection(LobError))]
 struct LobJson<T>(T);
 
-/// Returns the Lob-shaped answer of an injected failure with `status`.
+/// Returns the Lob-shaped response of an injected failure with `status`.
 fn injected_error(status: StatusCode) -> Response {
     let code = match status {
         StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
@@ -252,7 +252,7 @@ struct LetterView {
     status: &'static str,
 }
 
-/// Everything the mock knows of one mailed letter.
+/// The mock's record of one mailed letter.
 struct LetterRecord {
     view: LetterView,
     webhook_url: Option<Url>,
@@ -263,6 +263,30 @@ struct LetterRecord {
     /// Whether the letter lands twice, the second copy an injected duplicate.
     duplicate: bool,
     accepted_at: Instant,
+}
+
+impl LetterRecord {
+    /// Appends the tracking event `name`, moves `status` along, and returns the
+    /// webhook event type.
+    fn add_event(&mut self, event_id: String, name: &'static str) -> &'static str {
+        self.view.tracking_events.push(TrackingEvent {
+            id: event_id,
+            object: "tracking_event",
+            event_type: "normal",
+            name,
+            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            location: self.view.to.address_zip.clone(),
+        });
+        let (status, event_type) = match name {
+            "Mailed" => ("mailed", "letter.mailed"),
+            "In Transit" => ("in_transit", "letter.in_transit"),
+            "Processed for Delivery" => ("processed_for_delivery", "letter.processed_for_delivery"),
+            "Delivered" => ("delivered", "letter.delivered"),
+            _ => ("returned_to_sender", "letter.returned_to_sender"),
+        };
+        self.view.status = status;
+        event_type
+    }
 }
 
 /// A letterbox's key: the ZIP code and the canonical first address line.
@@ -412,7 +436,8 @@ impl PostalState {
             }
             .into_response(),
         };
-        desk.answer(admission, view, injected_error, respond).await
+        desk.respond_to(admission, view, injected_error, respond)
+            .await
     }
 
     fn letter(&self, now: Instant, id: &str) -> Option<LetterView> {
@@ -550,7 +575,8 @@ impl PostOffice {
         (now, webhooks)
     }
 
-    /// Adds tracking event `step` to letter `id` and returns its webhook.
+    /// Adds tracking event `step` to letter `id`, lands or returns the letter at
+    /// the last step, and returns the webhook of the event.
     fn track(&mut self, desk: &Desk, now: Instant, id: &str, step: usize) -> Option<Webhook> {
         let last = step == DELIVERED_EVENTS.len() - 1;
         let event_id = format!("evnt_{:016x}", self.next_event);
@@ -561,41 +587,17 @@ impl PostOffice {
             }
             return None;
         };
+
         let name = if last && record.returned {
             RETURNED_EVENT
         } else {
             DELIVERED_EVENTS[step]
         };
-        record.view.tracking_events.push(TrackingEvent {
-            id: event_id,
-            object: "tracking_event",
-            event_type: "normal",
-            name,
-            time: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            location: record.view.to.address_zip.clone(),
-        });
-        let (status, event_type) = match name {
-            "Mailed" => ("mailed", "letter.mailed"),
-            "In Transit" => ("in_transit", "letter.in_transit"),
-            "Processed for Delivery" => ("processed_for_delivery", "letter.processed_for_delivery"),
-            "Delivered" => ("delivered", "letter.delivered"),
-            _ => ("returned_to_sender", "letter.returned_to_sender"),
-        };
-        record.view.status = status;
-        let duplicate = record.duplicate;
+        let event_type = record.add_event(event_id, name);
         if last {
-            let letter = record.letter.take();
-            let letterbox = record.letterbox.clone();
-            if record.returned {
-                desk.stats.end_transit(Counter::Returned);
-            } else {
-                desk.stats
-                    .record_delivery(now.saturating_duration_since(record.accepted_at));
-                if let Some(letter) = letter {
-                    self.deliver(desk, letterbox, letter, duplicate);
-                }
-            }
+            self.finish(desk, now, id);
         }
+
         let record = self.letters.get(id)?;
         let url = record.webhook_url.clone()?;
         let body = json!({
@@ -607,6 +609,24 @@ impl PostOffice {
             "body": record.view,
         });
         Some((url, id.to_owned(), body))
+    }
+
+    /// Ends the transit of letter `id`: returns it, or lands it in its letterbox.
+    fn finish(&mut self, desk: &Desk, now: Instant, id: &str) {
+        let Some(record) = self.letters.get_mut(id) else {
+            return;
+        };
+        if record.returned {
+            desk.stats.end_transit(Counter::Returned);
+            return;
+        }
+        desk.stats
+            .record_delivery(now.saturating_duration_since(record.accepted_at));
+        let duplicate = record.duplicate;
+        let letterbox = record.letterbox.clone();
+        if let Some(letter) = record.letter.take() {
+            self.deliver(desk, letterbox, letter, duplicate);
+        }
     }
 
     /// Puts a landed letter, and its injected copy, into the letterbox.

@@ -63,10 +63,10 @@ pub struct FaultProfile {
     pub postal: ChannelProfile,
 }
 
-/// What a profile sets for one provider.
+/// The profile settings of one provider.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChannelProfile {
-    /// Time the API takes to answer, in milliseconds; `None` answers at once.
+    /// Time the API takes to respond, in milliseconds. `None` responds at once.
     pub latency: Option<Distribution>,
     /// Time from acceptance to delivery: seconds for email and SMS, business days
     /// for postal. `None` delivers email and SMS at once and leaves postal transit
@@ -78,7 +78,7 @@ pub struct ChannelProfile {
     pub outages: Vec<Outage>,
 }
 
-/// A distribution of a non-negative quantity, in the unit of the key that holds it.
+/// A distribution of a non-negative quantity, in the unit of the key that contains it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Distribution {
     Fixed {
@@ -126,7 +126,7 @@ impl FaultRates {
 pub struct FaultSettings {
     /// `Retry-After` of an injected 429, in seconds.
     pub retry_after_s: u64,
-    /// How long a hang holds the response, in seconds.
+    /// Time a hang delays the response, in seconds.
     pub hang_s: f64,
     /// Twilio error code of an undeliverable text message.
     pub undeliverable_error_code: u32,
@@ -150,7 +150,7 @@ pub struct Outage {
     pub kind: OutageKind,
 }
 
-/// How a provider fails during an outage.
+/// The failure of every send during an outage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutageKind {

@@ -1,5 +1,5 @@
 //! Serving a mock on HTTP/1.1 with hyper directly, so that an injected
-//! connection reset can close the connection without an HTTP answer.
+//! connection reset can close the connection without an HTTP response.
 //!
 //! axum's own `serve` turns every handler result into a response. Here a
 //! response that carries the [`ResetConnection`] extension makes the hyper
@@ -28,20 +28,20 @@ use tower::ServiceExt;
 
 use super::timeline::stopped;
 
-/// Response extension that asks the server to reset the connection instead of
-/// answering.
+/// Response extension that makes [`serve_mock`] reset the connection instead of
+/// sending the response.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ResetConnection;
 
 /// Returns a response that [`serve_mock`] turns into a connection reset. A server
-/// that does not know the extension answers it as a bare 500.
+/// that does not handle the extension sends it as a bare 500.
 pub(crate) fn reset_connection() -> Response {
     let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
     response.extensions_mut().insert(ResetConnection);
     response
 }
 
-/// The error through which the hyper service asks hyper to drop the connection.
+/// The error that the hyper service returns to make hyper drop the connection.
 #[derive(Debug, thiserror::Error)]
 #[error("injected connection reset")]
 struct InjectedReset;

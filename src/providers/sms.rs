@@ -1,6 +1,6 @@
 //! Mock SMS provider shaped like a subset of Twilio's Messages resource: texts
 //! are accepted, sent, then delivered to handsets that synthetic people read by
-//! phone number, or fail as the fault profile says.
+//! phone number, or fail as the fault profile sets.
 
 use std::sync::{Arc, Mutex};
 
@@ -57,7 +57,7 @@ enum SmsEvent {
     Finished(String),
 }
 
-/// Everything the mock knows of one accepted message.
+/// The mock's record of one accepted message.
 struct SmsRecord {
     sid: String,
     account_sid: String,
@@ -197,7 +197,7 @@ fn twilio_error(status: StatusCode, code: u32, message: impl Into<String>) -> Re
 /// A status callback to send: the URL, the message sid and the form fields.
 type StatusCallback = (Url, String, Vec<(&'static str, String)>);
 
-/// Returns the Twilio-shaped answer of an injected failure with `status`.
+/// Returns the Twilio-shaped response of an injected failure with `status`.
 fn injected_error(status: StatusCode) -> Response {
     let code = match status {
         StatusCode::TOO_MANY_REQUESTS => 20429,
@@ -361,11 +361,12 @@ impl SmsState {
                 let replayed_header = [(super::IDEMPOTENT_REPLAYED, "true")];
                 (StatusCode::CREATED, replayed_header, Json(view)).into_response()
             } else {
-                // The first answer shows the message as accepted: `queued`.
+                // The first response shows the message as accepted: `queued`.
                 (StatusCode::CREATED, Json(view)).into_response()
             }
         };
-        desk.answer(admission, view, injected_error, respond).await
+        desk.respond_to(admission, view, injected_error, respond)
+            .await
     }
 
     fn current_view(&self, sid: &str) -> Option<TwilioMessage> {

@@ -21,9 +21,9 @@ pub struct ProviderStats {
     pub requests: u64,
     /// Sends that created a message (replays excluded).
     pub accepted: u64,
-    /// Attempts that repeat an idempotency key the mock already knows.
+    /// Attempts that repeat an idempotency key the mock has already seen.
     pub retries: u64,
-    /// Retries answered with the first attempt's message, delivering nothing.
+    /// Retries that returned the first attempt's message and delivered nothing.
     pub replayed: u64,
     /// Drawn faults by kind, every kind listed.
     pub faults: BTreeMap<String, u64>,

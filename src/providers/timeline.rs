@@ -2,8 +2,8 @@
 //! task that applies them when they fall due.
 //!
 //! Reads apply due events too, so a read never shows a state older than its own
-//! time even if the timer task runs late. The timer task is what sends status
-//! callbacks on time when nobody reads.
+//! time even if the timer task runs late. The timer task sends status callbacks
+//! on time even when no request reads.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
