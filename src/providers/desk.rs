@@ -4,7 +4,6 @@
 //! A mock locks its own state, calls [`Desk::admit`] to decide the attempt, and
 //! builds its provider-shaped response from the outcome.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +12,9 @@ use axum::response::Response;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::attempts::{Attempt, AttemptBook};
 use super::callbacks::Callbacks;
 use super::faults::{draw_attempt, outage_at, seconds, AttemptDraw, AttemptId, Fault, Provider};
-use super::inbox::{BoundedMap, IDEMPOTENCY_CAPACITY};
 use super::profile::{ChannelProfile, OutageKind};
 use super::serve::reset_connection;
 use super::stats::{Counter, MockStats};
@@ -78,36 +77,6 @@ pub(crate) enum Admission {
     Accept(AttemptDraw),
 }
 
-/// Idempotency keys and message ordinals of one mock.
-pub(crate) struct AttemptBook {
-    /// Distinct messages sent to each canonical recipient so far.
-    ordinals: HashMap<String, u64>,
-    keys: BoundedMap<KeyRecord>,
-}
-
-struct KeyRecord {
-    message_ordinal: u64,
-    attempts: u32,
-    /// The message the key created, once an attempt was accepted.
-    message_id: Option<String>,
-}
-
-impl AttemptBook {
-    pub(crate) fn new() -> Self {
-        Self {
-            ordinals: HashMap::new(),
-            keys: BoundedMap::new(IDEMPOTENCY_CAPACITY),
-        }
-    }
-
-    /// Records that the attempt with `key` created message `id`.
-    pub(crate) fn accept(&mut self, key: Option<&str>, id: &str) {
-        if let Some(record) = key.and_then(|key| self.keys.get_mut(key)) {
-            record.message_id = Some(id.to_owned());
-        }
-    }
-}
-
 /// The parts of a mock that decide how a send attempt goes.
 pub(crate) struct Desk {
     pub(crate) provider: Provider,
@@ -156,29 +125,21 @@ impl Desk {
             return Admission::Outage(kind);
         }
 
-        let (message_ordinal, attempt) = match key.map(|key| (key, book.keys.get_mut(key))) {
-            Some((_, Some(record))) => {
+        let (message_ordinal, attempt) = match book.begin(recipient, key) {
+            Attempt::Replay { id } => {
                 self.stats.add(Counter::Retries);
-                if let Some(id) = &record.message_id {
-                    self.stats.add(Counter::Replayed);
-                    return Admission::Replay(id.clone());
-                }
-                record.attempts += 1;
-                (record.message_ordinal, record.attempts)
+                self.stats.add(Counter::Replayed);
+                return Admission::Replay(id);
             }
-            lookup => {
-                let ordinal = book.ordinals.entry(recipient.to_owned()).or_insert(0);
-                *ordinal += 1;
-                let message_ordinal = *ordinal;
-                if let Some((key, None)) = lookup {
-                    let record = KeyRecord {
-                        message_ordinal,
-                        attempts: 1,
-                        message_id: None,
-                    };
-                    book.keys.insert(key.to_owned(), record);
+            Attempt::Draw {
+                message_ordinal,
+                attempt,
+                retry,
+            } => {
+                if retry {
+                    self.stats.add(Counter::Retries);
                 }
-                (message_ordinal, 1)
+                (message_ordinal, attempt)
             }
         };
 
@@ -330,20 +291,5 @@ mod tests {
             ),
             (2, 1, 1, 1)
         );
-    }
-
-    #[tokio::test]
-    async fn sends_without_key_are_new_messages() {
-        let desk = desk();
-        let mut book = AttemptBook::new();
-        let now = Instant::now();
-        for _ in 0..3 {
-            assert!(matches!(
-                desk.admit(&mut book, now, "5555550142", None),
-                Admission::Accept(_)
-            ));
-        }
-        assert_eq!(book.ordinals["5555550142"], 3);
-        assert_eq!(desk.stats.snapshot().retries, 0);
     }
 }

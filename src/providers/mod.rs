@@ -7,6 +7,7 @@
 //! latency, faults, delivery delays and outages. docs/providers.md describes the
 //! HTTP API and mocks/README.md the profile format.
 
+pub mod attempts;
 mod callbacks;
 mod desk;
 mod email;

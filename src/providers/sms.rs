@@ -17,8 +17,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::attempts::AttemptBook;
 use super::callbacks::check_callback_url;
-use super::desk::{Admission, AttemptBook, Desk, Runtime};
+use super::desk::{Admission, Desk, Runtime};
 use super::faults::{AttemptDraw, Fault, Provider};
 use super::fields::{check_text, idempotency_header};
 use super::inbox::{lock, serialize_shared, BoundedMap, Inboxes, IDEMPOTENCY_CAPACITY};
