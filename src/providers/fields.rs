@@ -61,6 +61,17 @@ pub(crate) fn check_not_blank(field: &str, value: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Returns the trimmed ZIP code, or rejects one that is not exactly five digits.
+pub(crate) fn check_zip(field: &str, zip: &str) -> Result<String, Problem> {
+    let zip = zip.trim();
+    if zip.len() != 5 || !zip.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(Problem::invalid_request(format!(
+            "`{field}` must be a five-digit ZIP code, such as 94105"
+        )));
+    }
+    Ok(zip.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,6 +14,7 @@ mod email;
 pub mod faults;
 mod fields;
 mod inbox;
+mod lob;
 mod mailpit;
 mod postal;
 mod problem;

@@ -6,12 +6,11 @@
 //! they fall due and sends webhooks, and every request first applies the events
 //! due at its own time, so no request reports an older state.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,11 +23,14 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::attempts::AttemptBook;
-use super::callbacks::check_callback_url;
 use super::desk::{Admission, Desk, Runtime};
 use super::faults::{postal_business_days, AttemptDraw, Fault, Provider};
-use super::fields::{check_not_blank, check_text, idempotency_header};
+use super::fields::{check_not_blank, check_zip, idempotency_header};
 use super::inbox::{lock, serialize_shared, BoundedMap, Inboxes, IDEMPOTENCY_CAPACITY};
+use super::lob::{
+    injected_error, validate_request, LetterView, LobAddress, LobError, LobJson, MailLetterRequest,
+    Mailing, TrackingEvent,
+};
 use super::problem::{Problem, QueryParams};
 use super::profile::Distribution;
 use super::stats::{Counter, ProviderStats};
@@ -46,9 +48,6 @@ const DELIVERED_EVENTS: [&str; 4] = [
 
 /// Name of the last tracking event of a returned letter.
 const RETURNED_EVENT: &str = "Returned to Sender";
-
-/// Maximum number of `metadata` entries, as Lob allows.
-const MAX_METADATA_ENTRIES: usize = 20;
 
 /// Shared state of one postal mock: its clock, letters, letterboxes and counters.
 /// Cloning is cheap and shares the state.
@@ -139,120 +138,6 @@ pub fn postal_router(state: PostalState) -> Router {
     finish_router(routes)
 }
 
-/// An error in Lob's shape: `{"error": {"message", "status_code", "code"}}`.
-#[derive(Debug)]
-pub(crate) struct LobError {
-    status: StatusCode,
-    code: String,
-    message: String,
-}
-
-impl LobError {
-    fn invalid(message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_request".to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for LobError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {"message": self.message, "status_code": self.status.as_u16(), "code": self.code}});
-        (self.status, Json(body)).into_response()
-    }
-}
-
-impl From<Problem> for LobError {
-    fn from(problem: Problem) -> Self {
-        Self {
-            status: StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
-            code: problem.code,
-            message: problem.detail,
-        }
-    }
-}
-
-impl From<JsonRejection> for LobError {
-    fn from(rejection: JsonRejection) -> Self {
-        Problem::from(rejection).into()
-    }
-}
-
-/// [`axum::Json`] that rejects with a Lob error.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(LobError))]
-struct LobJson<T>(T);
-
-/// Returns the Lob-shaped response of an injected failure with `status`.
-fn injected_error(status: StatusCode) -> Response {
-    let code = match status {
-        StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
-        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
-        _ => "internal_server_error",
-    };
-    LobError {
-        status,
-        code: code.to_owned(),
-        message: "the mock provider injected this failure; retry later".to_owned(),
-    }
-    .into_response()
-}
-
-/// A postal address as Lob names its fields.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct LobAddress {
-    name: String,
-    address_line1: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    address_line2: Option<String>,
-    address_city: String,
-    address_state: String,
-    address_zip: String,
-}
-
-#[derive(Deserialize)]
-struct MailLetterRequest {
-    #[serde(default)]
-    description: Option<String>,
-    to: LobAddress,
-    #[serde(default)]
-    from: Option<LobAddress>,
-    file: String,
-    #[serde(default)]
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-/// A tracking event as Lob shows it.
-#[derive(Debug, Clone, Serialize)]
-struct TrackingEvent {
-    id: String,
-    object: &'static str,
-    #[serde(rename = "type")]
-    event_type: &'static str,
-    name: &'static str,
-    time: String,
-    location: String,
-}
-
-/// A letter as Lob's API shows it, without its file.
-#[derive(Debug, Clone, Serialize)]
-struct LetterView {
-    id: String,
-    object: &'static str,
-    description: Option<String>,
-    metadata: BTreeMap<String, String>,
-    to: LobAddress,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<LobAddress>,
-    expected_delivery_date: NaiveDate,
-    send_date: String,
-    date_created: String,
-    tracking_events: Vec<TrackingEvent>,
-    status: &'static str,
-}
-
 /// The mock's record of one mailed letter.
 struct LetterRecord {
     view: LetterView,
@@ -339,49 +224,6 @@ struct LetterboxQuery {
 struct LetterList {
     #[serde(serialize_with = "serialize_shared")]
     letters: Vec<Arc<DeliveredLetter>>,
-}
-
-/// A validated mailing request.
-struct Mailing {
-    description: Option<String>,
-    to: LobAddress,
-    from: Option<LobAddress>,
-    text: String,
-    metadata: BTreeMap<String, String>,
-    webhook_url: Option<Url>,
-}
-
-fn validate_request(request: MailLetterRequest) -> Result<Mailing, LobError> {
-    let to = validate_address("to", &request.to)?;
-    let from = request
-        .from
-        .as_ref()
-        .map(|from| validate_address("from", from))
-        .transpose()?;
-    check_text(&request.file)
-        .map_err(|problem| LobError::invalid(problem.detail.replace("`text`", "`file`")))?;
-    let metadata = request.metadata.unwrap_or_default();
-    if metadata.len() > MAX_METADATA_ENTRIES {
-        return Err(LobError::invalid(format!(
-            "`metadata` has {} entries, more than the limit of {MAX_METADATA_ENTRIES}",
-            metadata.len()
-        )));
-    }
-    let webhook_url = metadata
-        .get("webhook_url")
-        .map(|url| {
-            check_callback_url(url)
-                .map_err(|message| LobError::invalid(format!("`metadata.webhook_url`: {message}")))
-        })
-        .transpose()?;
-    Ok(Mailing {
-        description: request.description,
-        to,
-        from,
-        text: request.file,
-        metadata,
-        webhook_url,
-    })
 }
 
 async fn mail_letter(
@@ -773,39 +615,6 @@ async fn stats(State(state): State<PostalState>) -> Json<ProviderStats> {
     Json(state.stats(Instant::now()))
 }
 
-/// Returns the address with trimmed fields and an upper-case state, or rejects a
-/// blank name, line1 or city, a state that is not two letters, or a ZIP code that
-/// is not five digits. `field` is `to` or `from`.
-fn validate_address(field: &str, address: &LobAddress) -> Result<LobAddress, LobError> {
-    let required = [
-        ("name", &address.name),
-        ("address_line1", &address.address_line1),
-        ("address_city", &address.address_city),
-    ];
-    for (name, value) in required {
-        check_not_blank(&format!("{field}.{name}"), value)?;
-    }
-    let state = address.address_state.trim();
-    if state.len() != 2 || !state.bytes().all(|byte| byte.is_ascii_alphabetic()) {
-        return Err(LobError::invalid(format!(
-            "`{field}.address_state` must be a two-letter state code, such as CA"
-        )));
-    }
-    let line2 = address
-        .address_line2
-        .as_deref()
-        .map(str::trim)
-        .filter(|line| !line.is_empty());
-    Ok(LobAddress {
-        name: address.name.trim().to_owned(),
-        address_line1: address.address_line1.trim().to_owned(),
-        address_line2: line2.map(str::to_owned),
-        address_city: address.address_city.trim().to_owned(),
-        address_state: state.to_ascii_uppercase(),
-        address_zip: check_zip(&format!("{field}.address_zip"), &address.address_zip)?,
-    })
-}
-
 /// Returns a validated Lob address in the letterbox listing's field names.
 fn letterbox_address(address: &LobAddress) -> PostalAddress {
     PostalAddress {
@@ -816,17 +625,6 @@ fn letterbox_address(address: &LobAddress) -> PostalAddress {
         state: address.address_state.clone(),
         zip: address.address_zip.clone(),
     }
-}
-
-/// Returns the trimmed ZIP code, or rejects one that is not exactly five digits.
-fn check_zip(field: &str, zip: &str) -> Result<String, Problem> {
-    let zip = zip.trim();
-    if zip.len() != 5 || !zip.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(Problem::invalid_request(format!(
-            "`{field}` must be a five-digit ZIP code, such as 94105"
-        )));
-    }
-    Ok(zip.to_owned())
 }
 
 /// Returns the first address line lower-cased, with whitespace runs collapsed to
@@ -841,6 +639,8 @@ fn canonical_line1(line1: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::providers::FaultProfile;
 
