@@ -800,3 +800,34 @@ async fn callbacks_reach_receiver() {
     );
     providers.stop().await.expect("the mock providers stop");
 }
+
+#[tokio::test]
+async fn hang_outage_holds_then_fails() {
+    let profile = "[postal.fault_settings]\nhang_s = 0.3\n\
+                   [[postal.outages]]\nstart_s = 0\nend_s = 60\nkind = \"hang\"";
+    let providers = start(with_profile(profile)).await;
+    let client = client();
+    let postal = providers.postal.url();
+
+    let sent = Instant::now();
+    let reply = mail_letter(
+        &client,
+        &postal,
+        &letter("1 Main St", "x"),
+        Some("letter-1"),
+    )
+    .await;
+    assert!(
+        sent.elapsed() >= Duration::from_millis(300),
+        "held for {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body["error"]["code"], "service_unavailable");
+
+    let stats = stats(&client, &postal).await;
+    assert_eq!(stats["outage_rejections"], 1);
+    assert_eq!(stats["accepted"], 0);
+    assert_eq!(stats["retries"], 0, "an outage does not register the key");
+    providers.stop().await.expect("the mock providers stop");
+}
