@@ -363,8 +363,10 @@ impl Advance for EmailShared {
         let mut callbacks = Vec::new();
         let next = {
             let mut inner = lock(&self.inner);
-            while let Some((_, id)) = inner.timeline.pop_due(now) {
-                callbacks.extend(inner.finish(&self.desk, now, id));
+            // Each event is applied at its due time, so a late timer does not
+            // lengthen the recorded delivery delay.
+            while let Some((due, id)) = inner.timeline.pop_due(now) {
+                callbacks.extend(inner.finish(&self.desk, due, id));
             }
             inner.timeline.next_due()
         };

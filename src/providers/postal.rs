@@ -412,8 +412,10 @@ impl PostOffice {
         let now = now.max(self.latest_request);
         self.latest_request = now;
         let mut webhooks = Vec::new();
-        while let Some((_, (id, step))) = self.timeline.pop_due(now) {
-            webhooks.extend(self.track(desk, now, &id, step));
+        // Each event is applied at its due time, so a late request does not
+        // lengthen the recorded delivery delay.
+        while let Some((due, (id, step))) = self.timeline.pop_due(now) {
+            webhooks.extend(self.track(desk, due, &id, step));
         }
         (now, webhooks)
     }

@@ -433,8 +433,11 @@ impl SmsInner {
             SmsEvent::Finished(sid) => (sid, true),
         };
         let Some(record) = self.messages.get_mut(&sid) else {
-            // Forgotten beyond the capacity; nothing left to deliver.
-            desk.stats.end_transit(Counter::Lost);
+            // Forgotten beyond the capacity, so nothing is left to deliver. Only the
+            // last event ends the transit, so that it is counted once.
+            if finished {
+                desk.stats.end_transit(Counter::Lost);
+            }
             return None;
         };
         record.date_updated = Utc::now();
@@ -514,8 +517,10 @@ impl Advance for SmsShared {
         let mut callbacks = Vec::new();
         let next = {
             let mut inner = lock(&self.inner);
-            while let Some((_, event)) = inner.timeline.pop_due(now) {
-                callbacks.extend(inner.apply(&self.desk, now, event));
+            // Each event is applied at its due time, so a late timer does not
+            // lengthen the recorded delivery delay.
+            while let Some((due, event)) = inner.timeline.pop_due(now) {
+                callbacks.extend(inner.apply(&self.desk, due, event));
             }
             inner.timeline.next_due()
         };
