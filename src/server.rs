@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -51,12 +52,24 @@ pub async fn serve(
 
 /// Spawns `router` on `listener` in a background task.
 pub fn spawn(listener: TcpListener, router: Router) -> std::io::Result<RunningServer> {
+    spawn_serving(listener, move |listener, shutdown| {
+        serve(listener, router, shutdown)
+    })
+}
+
+/// Spawns `serve_with` on `listener` in a background task. It receives the
+/// listener and a future that completes when [`RunningServer::stop`] is called.
+pub fn spawn_serving<F, Fut>(listener: TcpListener, serve_with: F) -> std::io::Result<RunningServer>
+where
+    F: FnOnce(TcpListener, Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+{
     let addr = listener.local_addr()?;
     let (stop, mut stopped) = watch::channel(false);
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let task = tokio::spawn(serve(listener, router, shutdown));
+    let task = tokio::spawn(serve_with(listener, Box::pin(shutdown)));
     Ok(RunningServer { addr, stop, task })
 }
 

@@ -824,24 +824,79 @@ async fn enrollment_batch_size_bounds() {
 
 // ---- mock providers ---------------------------------------------------------------
 
+/// The account sid the service uses unless configured.
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
 fn email_sample() -> Value {
     json!({"to": "ann@example.org", "subject": "Hello", "text": "A message"})
 }
 
-fn sms_sample() -> Value {
-    json!({"to": "2025550142", "text": "A message"})
-}
-
 fn letter_sample() -> Value {
     json!({
-        "to": {"name": "Ann Example", "line1": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62701"},
-        "text": "A letter"
+        "to": {"name": "Ann Example", "address_line1": "1 Main St", "address_city": "Springfield", "address_state": "IL", "address_zip": "62701"},
+        "file": "A letter"
     })
 }
 
-/// Sends every bad body to a mock provider's send endpoint. The mocks ignore
-/// unknown fields, so that case must only not fail on the server.
-async fn check_provider_endpoint(app: &TestApp, url: &str, sample: &Value) {
+/// The error shape a mock endpoint answers with.
+#[derive(Clone, Copy)]
+enum ErrorShape {
+    /// An RFC 9457 problem document with a string `code`.
+    Problem,
+    /// Lob's `{"error": {"message", "status_code", "code"}}`.
+    Lob,
+    /// Twilio's `{"code": <int>, "message", "more_info", "status"}`.
+    Twilio,
+}
+
+/// Asserts a 4xx error in `shape`.
+#[track_caller]
+fn assert_client_error(reply: &Reply, case: &str, shape: ErrorShape) {
+    match shape {
+        ErrorShape::Problem => assert_client_problem(reply, case),
+        ErrorShape::Lob => {
+            assert!(
+                reply.status.is_client_error(),
+                "{case}: expected a 4xx status, got {} {:?}",
+                reply.status,
+                reply.body
+            );
+            let error = &reply.body["error"];
+            assert!(
+                error["code"].as_str().is_some_and(|code| !code.is_empty()),
+                "{case}: a Lob error: {:?}",
+                reply.body
+            );
+            assert_eq!(
+                error["status_code"],
+                reply.status.as_u16(),
+                "{case}: status_code"
+            );
+        }
+        ErrorShape::Twilio => {
+            assert!(
+                reply.status.is_client_error(),
+                "{case}: expected a 4xx status, got {} {:?}",
+                reply.status,
+                reply.body
+            );
+            assert!(
+                reply.body["code"].as_u64().is_some(),
+                "{case}: a Twilio error: {:?}",
+                reply.body
+            );
+            assert_eq!(
+                reply.body["status"],
+                reply.status.as_u16(),
+                "{case}: status member"
+            );
+        }
+    }
+}
+
+/// Sends every bad body to a mock provider's JSON send endpoint. The mocks
+/// ignore unknown fields, so that case must only not fail on the server.
+async fn check_provider_endpoint(app: &TestApp, url: &str, sample: &Value, shape: ErrorShape) {
     for case in body_cases(sample, STEP_LIMIT) {
         let reply = send_body(app, Method::POST, url, &case, None).await;
         let name = format!("POST {url} with {}", case.name);
@@ -853,18 +908,88 @@ async fn check_provider_endpoint(app: &TestApp, url: &str, sample: &Value) {
             );
             continue;
         }
-        assert_client_problem(&reply, &name);
+        assert_client_error(&reply, &name, shape);
         if let Some(status) = case.status {
             assert_eq!(reply.status.as_u16(), status, "{name}: status");
         }
     }
 }
 
+/// Returns bad form bodies for the Twilio-shaped send, with the status each needs.
+fn twilio_form_cases() -> Vec<(&'static str, Option<&'static str>, Vec<u8>, u16)> {
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+    let valid = b"To=2025550142&From=%2B15555550100&Body=A+message".to_vec();
+    vec![
+        ("empty body", FORM, Vec::new(), 400),
+        ("missing To", FORM, b"From=%2B1555&Body=x".to_vec(), 400),
+        ("missing From", FORM, b"To=2025550142&Body=x".to_vec(), 400),
+        (
+            "missing Body",
+            FORM,
+            b"To=2025550142&From=%2B1555".to_vec(),
+            400,
+        ),
+        (
+            "To is letters",
+            FORM,
+            b"To=call-me&From=%2B1555&Body=x".to_vec(),
+            400,
+        ),
+        (
+            "To is fullwidth digits",
+            FORM,
+            "To=５５５５５５０１４２&From=1&Body=x".as_bytes().to_vec(),
+            400,
+        ),
+        (
+            "broken percent escape",
+            FORM,
+            b"To=%ZZ&From=%2B1555&Body=x".to_vec(),
+            400,
+        ),
+        (
+            "relative StatusCallback",
+            FORM,
+            [valid.as_slice(), b"&StatusCallback=%2Fx"].concat(),
+            400,
+        ),
+        (
+            "remote StatusCallback",
+            FORM,
+            [
+                valid.as_slice(),
+                b"&StatusCallback=http%3A%2F%2F10.0.0.1%2F",
+            ]
+            .concat(),
+            400,
+        ),
+        (
+            "oversize body",
+            FORM,
+            [valid.as_slice(), b"&Pad=", &vec![b'a'; STEP_LIMIT]].concat(),
+            413,
+        ),
+        (
+            "JSON body",
+            Some("application/json"),
+            br#"{"To": "2025550142"}"#.to_vec(),
+            415,
+        ),
+        ("no content type", None, valid, 415),
+    ]
+}
+
 #[tokio::test]
 async fn email_mock_rejects_bad_input() {
     let app = TestApp::spawn().await;
     let base = app.providers.email.url();
-    check_provider_endpoint(&app, &format!("{base}/v1/messages"), &email_sample()).await;
+    check_provider_endpoint(
+        &app,
+        &format!("{base}/v1/messages"),
+        &email_sample(),
+        ErrorShape::Problem,
+    )
+    .await;
 
     let long = format!("{}@example.org", "a".repeat(300));
     for address in [
@@ -888,7 +1013,39 @@ async fn email_mock_rejects_bad_input() {
 async fn sms_mock_rejects_bad_input() {
     let app = TestApp::spawn().await;
     let base = app.providers.sms.url();
-    check_provider_endpoint(&app, &format!("{base}/v1/messages"), &sms_sample()).await;
+    let url = format!("{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json");
+    for (case, content_type, bytes, status) in twilio_form_cases() {
+        let body = BodyCase::raw(case, content_type, bytes);
+        let reply = send_body(&app, Method::POST, &url, &body, None).await;
+        let name = format!("POST {url} with {case}");
+        assert_client_error(&reply, &name, ErrorShape::Twilio);
+        assert_eq!(reply.status.as_u16(), status, "{name}: status");
+    }
+    // The form decoder replaces invalid UTF-8, so such a body is sent as it decodes.
+    let lossy = BodyCase::raw(
+        "invalid UTF-8",
+        Some("application/x-www-form-urlencoded"),
+        b"To=2025550142&From=1&Body=\xff\xfe".to_vec(),
+    );
+    let reply = send_body(&app, Method::POST, &url, &lossy, None).await;
+    assert!(
+        !reply.status.is_server_error(),
+        "send with invalid UTF-8: {}",
+        reply.status
+    );
+    for token in ["", "has space", "ключ"] {
+        let request = app
+            .client
+            .post(&url)
+            .header("I-Twilio-Idempotency-Token", token.as_bytes())
+            .form(&[
+                ("To", "2025550142"),
+                ("From", "+15555550100"),
+                ("Body", "x"),
+            ]);
+        let reply = app.send(request).await;
+        assert_client_error(&reply, &format!("token {token:?}"), ErrorShape::Twilio);
+    }
 
     for number in [
         "abc",
@@ -911,14 +1068,20 @@ async fn sms_mock_rejects_bad_input() {
 async fn postal_mock_rejects_bad_input() {
     let app = TestApp::spawn().await;
     let base = app.providers.postal.url();
-    check_provider_endpoint(&app, &format!("{base}/v1/letters"), &letter_sample()).await;
+    check_provider_endpoint(
+        &app,
+        &format!("{base}/v1/letters"),
+        &letter_sample(),
+        ErrorShape::Lob,
+    )
+    .await;
 
     let long_id = "l".repeat(2_000);
-    for id in ["lt_0000000000000000", "unknown", "%FF", long_id.as_str()] {
+    for id in ["ltr_0000000000000000", "unknown", "%FF", long_id.as_str()] {
         let reply = app
             .send(app.client.get(format!("{base}/v1/letters/{id}")))
             .await;
-        assert_client_problem(&reply, &format!("letter {id:.30}"));
+        assert_client_error(&reply, &format!("letter {id:.30}"), ErrorShape::Lob);
     }
     let queries = [
         ("no query", ""),
@@ -987,7 +1150,13 @@ async fn mocks_reject_unknown_routes_and_methods() {
             Method::PUT,
             format!("{}/v1/inboxes/ann@example.org/messages", bases[0]),
         ),
-        (Method::GET, format!("{}/v1/messages", bases[1])),
+        (
+            Method::GET,
+            format!(
+                "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+                bases[1]
+            ),
+        ),
         (
             Method::POST,
             format!("{}/v1/handsets/2025550142/messages", bases[1]),
@@ -995,7 +1164,7 @@ async fn mocks_reject_unknown_routes_and_methods() {
         (Method::GET, format!("{}/v1/letters", bases[2])),
         (
             Method::DELETE,
-            format!("{}/v1/letters/lt_0000000000000001", bases[2]),
+            format!("{}/v1/letters/ltr_0000000000000001", bases[2]),
         ),
         (Method::POST, format!("{}/v1/letterbox", bases[2])),
     ];

@@ -1,5 +1,7 @@
 //! Checks on the request fields that every provider shares.
 
+use axum::http::HeaderMap;
+
 use super::problem::Problem;
 
 /// Maximum size of a message or letter text, in bytes of UTF-8.
@@ -19,24 +21,34 @@ pub(crate) fn check_text(text: &str) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Rejects an idempotency key that is not 1 to 128 visible ASCII characters.
-pub(crate) fn check_idempotency_key(key: Option<&str>) -> Result<(), Problem> {
-    let Some(key) = key else {
-        return Ok(());
+/// Returns the idempotency key in header `name`, or `None` without one, or a
+/// message naming the header and the fix when it is not 1 to 128 visible ASCII
+/// characters.
+pub(crate) fn idempotency_header(
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Option<String>, String> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
     };
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS {
-        return Err(Problem::invalid_request(format!(
-            "`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters long, got {}; \
-             send a shorter key or omit the field",
-            key.chars().count()
-        )));
+    if values.next().is_some() {
+        return Err(format!("send the `{name}` header once"));
     }
-    if !key.bytes().all(|byte| byte.is_ascii_graphic()) {
-        return Err(Problem::invalid_request(
-            "`idempotency_key` must contain only visible ASCII characters, without spaces or control characters",
+    let key = value.as_bytes();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS {
+        return Err(format!(
+            "the `{name}` header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters long, got {}; \
+             send a shorter key or omit the header",
+            key.len()
         ));
     }
-    Ok(())
+    if !key.iter().all(|byte| byte.is_ascii_graphic()) {
+        return Err(format!(
+            "the `{name}` header must contain only visible ASCII characters, without spaces or control characters"
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(key).into_owned()))
 }
 
 /// Rejects a required text field that is empty after trimming.
@@ -47,6 +59,17 @@ pub(crate) fn check_not_blank(field: &str, value: &str) -> Result<(), Problem> {
         )));
     }
     Ok(())
+}
+
+/// Returns the trimmed ZIP code, or rejects one that is not exactly five digits.
+pub(crate) fn check_zip(field: &str, zip: &str) -> Result<String, Problem> {
+    let zip = zip.trim();
+    if zip.len() != 5 || !zip.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(Problem::invalid_request(format!(
+            "`{field}` must be a five-digit ZIP code, such as 94105"
+        )));
+    }
+    Ok(zip.to_owned())
 }
 
 #[cfg(test)]
@@ -66,27 +89,42 @@ mod tests {
         assert!(check_text(&text).is_err());
     }
 
-    #[test]
-    fn idempotency_key_accepts_visible_ascii() {
-        assert!(check_idempotency_key(None).is_ok());
-        assert!(check_idempotency_key(Some("a")).is_ok());
-        assert!(check_idempotency_key(Some("reset:42/attempt-1~!")).is_ok());
-        assert!(check_idempotency_key(Some(&"k".repeat(MAX_IDEMPOTENCY_KEY_CHARS))).is_ok());
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            let value = axum::http::HeaderValue::from_bytes(value).expect("a valid header value");
+            headers.append("idempotency-key", value);
+        }
+        headers
     }
 
     #[test]
-    fn idempotency_key_rejects_bad_keys() {
+    fn idempotency_header_accepts_visible_ascii() {
+        assert_eq!(
+            idempotency_header(&headers(&[]), "Idempotency-Key"),
+            Ok(None)
+        );
+        let long = "k".repeat(MAX_IDEMPOTENCY_KEY_CHARS);
+        for key in ["a", "reset:42/attempt-1~!", long.as_str()] {
+            let found = idempotency_header(&headers(&[key.as_bytes()]), "Idempotency-Key");
+            assert_eq!(found, Ok(Some(key.to_owned())), "{key}");
+        }
+    }
+
+    #[test]
+    fn idempotency_header_rejects_bad_keys() {
         let too_long = "k".repeat(MAX_IDEMPOTENCY_KEY_CHARS + 1);
-        for key in [
-            "",
-            "has space",
-            "tab\there",
-            "ключ",
-            "line\nbreak",
-            too_long.as_str(),
-        ] {
-            let problem = check_idempotency_key(Some(key)).expect_err(key);
-            assert_eq!(problem.code(), "invalid_request", "{key:?}");
+        let cases: [&[&[u8]]; 5] = [
+            &[b""],
+            &[b"has space"],
+            &["ключ".as_bytes()],
+            &[too_long.as_bytes()],
+            &[b"one", b"two"],
+        ];
+        for values in cases {
+            let error =
+                idempotency_header(&headers(values), "Idempotency-Key").expect_err("rejected");
+            assert!(error.contains("`Idempotency-Key`"), "{error}");
         }
     }
 

@@ -1,33 +1,52 @@
 //! Mock email, SMS and postal providers that deliver into inboxes synthetic people
 //! read. Each mock is an axum [`Router`] that any system can call by base URL.
 //!
-//! Every error is an RFC 9457 problem document with a 4xx status and a stable
-//! `code`. docs/providers.md describes the HTTP API.
+//! The SMS mock speaks a subset of Twilio's Messages API, the postal mock a
+//! subset of Lob's letters API, and the email mock its own send API with a
+//! subset of Mailpit's read API. A fault profile ([`FaultProfile`]) sets their
+//! latency, faults, delivery delays and outages. docs/providers.md describes the
+//! HTTP API and mocks/README.md the profile format.
 
+pub mod attempts;
+mod callbacks;
+mod desk;
 mod email;
+pub mod faults;
 mod fields;
 mod inbox;
+mod lob;
+mod mailpit;
 mod postal;
 mod problem;
+pub mod profile;
+mod serve;
 mod sms;
+mod stats;
+mod timeline;
 
 use std::ops::RangeInclusive;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::http::HeaderName;
+use axum::Router;
 use chrono::{Datelike, NaiveDate, Utc};
-use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::server::{bind_loopback, spawn, RunningServer};
+use crate::server::{bind_loopback, spawn_serving, RunningServer};
+use desk::Runtime;
 
-pub use email::{email_router, EmailState, MAX_EMAIL_ADDRESS_CHARS};
+pub use callbacks::{CALLBACK_TIMEOUT, CALLBACK_TRIES};
+pub use email::{email_router, EmailState, MAILPIT_CAPACITY, MAX_EMAIL_ADDRESS_CHARS};
+pub use faults::{Fault, Provider};
 pub use fields::{MAX_IDEMPOTENCY_KEY_CHARS, MAX_TEXT_BYTES};
 pub use inbox::{IDEMPOTENCY_CAPACITY, INBOX_CAPACITY};
+pub use mailpit::MAX_MAILPIT_LIMIT;
 pub use postal::{postal_router, PostalState};
-pub use sms::{sms_router, SmsState};
+pub use profile::{FaultProfile, ProfileError};
+pub use sms::{sms_router, SmsState, TWILIO_IDEMPOTENCY_HEADER};
+pub use stats::{DelayPercentiles, ProviderStats};
 
 /// Maximum size of a request body, in bytes. Larger bodies get a 413 problem document.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -42,15 +61,19 @@ pub const MAX_TRANSIT_BUSINESS_DAYS: u32 = 1_000;
 /// Settings shared by the three mock providers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderSettings {
-    /// Seed of the random number generator that draws postal transit times.
+    /// Seed of the per-attempt draws, mixed with the profile's seed (see
+    /// [`Self::draw_seed`]).
     pub seed: u64,
     /// Real seconds that one business day lasts on the mocks' clock. 86400.0 runs in
     /// real time, and 0.01 turns a 10-day transit into a tenth of a second.
     pub seconds_per_business_day: f64,
-    /// Range from which each letter's transit time in business days is drawn uniformly.
+    /// Range from which each letter's transit time in business days is drawn
+    /// uniformly, unless the profile sets `postal.delivery_delay`.
     pub postal_transit_business_days: RangeInclusive<u32>,
     /// Virtual date of the postal mock when it starts.
     pub start_date: NaiveDate,
+    /// Latency, faults, delivery delays and outages of the three mocks.
+    pub profile: FaultProfile,
 }
 
 impl Default for ProviderSettings {
@@ -60,6 +83,7 @@ impl Default for ProviderSettings {
             seconds_per_business_day: 86_400.0,
             postal_transit_business_days: 5..=10,
             start_date: Utc::now().date_naive(),
+            profile: FaultProfile::healthy(),
         }
     }
 }
@@ -91,6 +115,13 @@ pub enum ProviderSettingsError {
 }
 
 impl ProviderSettings {
+    /// Returns the seed of the per-attempt draws: the profile's seed mixed with
+    /// [`Self::seed`], so that the same profile and scenario seed give the same
+    /// faults.
+    pub fn draw_seed(&self) -> u64 {
+        self.seed ^ self.profile.seed.rotate_left(32)
+    }
+
     /// Checks every field and returns the first invalid one.
     pub fn validate(&self) -> Result<(), ProviderSettingsError> {
         let seconds = self.seconds_per_business_day;
@@ -126,6 +157,8 @@ pub struct MockProviders {
     pub email: RunningServer,
     pub sms: RunningServer,
     pub postal: RunningServer,
+    /// Ends hangs and timer tasks when the mocks stop.
+    stop: watch::Sender<bool>,
 }
 
 impl MockProviders {
@@ -140,7 +173,8 @@ impl MockProviders {
         Self::spawn_on(settings, email, sms, postal).await
     }
 
-    /// Starts the three mocks on listeners the caller has bound.
+    /// Starts the three mocks on listeners the caller has bound. Outage windows
+    /// count from this call.
     ///
     /// Invalid settings fail with [`std::io::ErrorKind::InvalidInput`].
     pub async fn spawn_on(
@@ -149,30 +183,45 @@ impl MockProviders {
         sms: TcpListener,
         postal: TcpListener,
     ) -> std::io::Result<MockProviders> {
-        let postal_state = PostalState::new(&settings).map_err(invalid_settings)?;
+        let (stop, stop_signal) = watch::channel(false);
+        let runtime = Runtime::new(Instant::now(), stop_signal);
+        let postal_state =
+            PostalState::with_runtime(&settings, runtime.clone()).map_err(invalid_settings)?;
+        let email_state = EmailState::with_runtime(&settings, runtime.clone());
+        let sms_state = SmsState::with_runtime(&settings, runtime);
         let providers = MockProviders {
-            email: spawn(email, email_router(EmailState::new()))?,
-            sms: spawn(sms, sms_router(SmsState::new()))?,
-            postal: spawn(postal, postal_router(postal_state))?,
+            email: spawn_mock(email, email_router(email_state))?,
+            sms: spawn_mock(sms, sms_router(sms_state))?,
+            postal: spawn_mock(postal, postal_router(postal_state))?,
+            stop,
         };
         tracing::info!(
             email = %providers.email.addr,
             sms = %providers.sms.addr,
             postal = %providers.postal.addr,
+            profile = %settings.profile.path.as_deref().map_or("healthy".into(), |path| path.display().to_string()),
             "mock providers started"
         );
         Ok(providers)
     }
 
-    /// Stops the three mocks, letting open requests finish, and returns the first
-    /// error any of them reported.
+    /// Stops the three mocks, cutting hangs short and letting other open requests
+    /// finish, and returns the first error any of them reported.
     pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
         let email = self.email.stop().await;
         let sms = self.sms.stop().await;
         let postal = self.postal.stop().await;
         tracing::info!("mock providers stopped");
         email.and(sms).and(postal)
     }
+}
+
+/// Serves a mock's router in a background task with [`serve::serve_mock`].
+fn spawn_mock(listener: TcpListener, router: Router) -> std::io::Result<RunningServer> {
+    spawn_serving(listener, move |listener, shutdown| {
+        serve::serve_mock(listener, router, shutdown)
+    })
 }
 
 fn invalid_settings(error: ProviderSettingsError) -> std::io::Error {
@@ -190,27 +239,6 @@ fn finish_router(routes: Router) -> Router {
 
 /// Header set to "true" on a response to a repeated idempotency key.
 const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-
-#[derive(Serialize)]
-struct AcceptedBody<'a> {
-    id: &'a str,
-    status: &'static str,
-}
-
-/// Builds the 202 response of the email and SMS mocks.
-fn accepted_response(status: &'static str, accepted: inbox::Accepted) -> Response {
-    let body = Json(AcceptedBody {
-        id: &accepted.id,
-        status,
-    });
-    let mut response = (StatusCode::ACCEPTED, body).into_response();
-    if accepted.replayed {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    response
-}
 
 #[cfg(test)]
 mod tests {
