@@ -12,6 +12,7 @@ use crate::config::load_scenario;
 use crate::journeys::hashing::HashProfile;
 use crate::load::Targets;
 use crate::people::{person, JourneyMix};
+use crate::providers::profile::FaultProfile;
 use crate::providers::ProviderSettings;
 use crate::run::{run, RemoteTarget, RunOptions};
 use crate::stack::{ExternalProviders, Stack, StackListeners, StackOptions};
@@ -88,6 +89,9 @@ pub struct ServeArgs {
     /// providers.seconds_per_business_day when a run targets this stack.
     #[arg(long, default_value_t = 86_400.0, allow_negative_numbers = true)]
     pub seconds_per_business_day: f64,
+    /// Fault profile of the mocks, such as mocks/flaky.toml [default: healthy].
+    #[arg(long)]
+    pub fault_profile: Option<PathBuf>,
     /// Admin token for enrollment [default: a random token, printed].
     #[arg(long, env = "RECOVERYLAB_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -241,8 +245,13 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Checks the serve options and builds the stack's, before any port is bound.
 fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
+    let profile = match &args.fault_profile {
+        Some(path) => FaultProfile::load(path).context("invalid --fault-profile")?,
+        None => FaultProfile::healthy(),
+    };
     let providers = ProviderSettings {
         seconds_per_business_day: args.seconds_per_business_day,
+        profile,
         ..ProviderSettings::default()
     };
     providers

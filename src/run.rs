@@ -14,7 +14,7 @@ use crate::config::{load_scenario, Scenario};
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::ProviderSettings;
 use crate::report::model::{
-    EnrollmentStats, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report,
+    EnrollmentStats, FaultProfileInfo, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report,
     ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
@@ -88,6 +88,7 @@ pub fn provider_settings(scenario: &Scenario) -> ProviderSettings {
         seed: scenario.seed,
         seconds_per_business_day: scenario.seconds_per_business_day,
         postal_transit_business_days: first..=last,
+        profile: scenario.fault_profile.clone(),
         ..ProviderSettings::default()
     }
 }
@@ -374,7 +375,16 @@ fn build_report(
         journeys,
         steps,
         providers,
-        fault_profile: None,
+        fault_profile: in_process.then(|| {
+            let profile = &scenario.fault_profile;
+            FaultProfileInfo {
+                file: profile.path.as_ref().map_or_else(
+                    || "healthy".to_owned(),
+                    |path| path.display().to_string(),
+                ),
+                seed: profile.seed,
+            }
+        }),
         service_outages: recorded
             .service_outages
             .iter()

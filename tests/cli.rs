@@ -58,7 +58,7 @@ fn smoke_run_completes_every_journey_kind() {
     }
     for provider in ["email", "sms", "postal"] {
         assert!(
-            report["providers"][provider]["delivered"].as_u64().unwrap() >= 1,
+            report["providers"][provider]["accepted"].as_u64().unwrap() >= 1,
             "{provider} carried traffic"
         );
     }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::journeys::hashing::HashProfile;
 use crate::people::person::SSN_SPACE;
 use crate::people::{JourneyKind, JourneyMix};
+use crate::providers::profile::FaultProfile;
 
 /// A scenario file rejected before the run, naming the file, key and fix.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,11 @@ pub enum ScenarioError {
         key: String,
         problem: String,
         fix: String,
+    },
+    #[error("invalid fault profile named by `providers.profile` in {scenario}: {error}")]
+    FaultProfile {
+        scenario: PathBuf,
+        error: crate::providers::profile::ProfileError,
     },
 }
 
@@ -168,8 +174,8 @@ pub struct Scenario {
     pub code_wait: Duration,
     pub seconds_per_business_day: f64,
     pub postal_transit_business_days: (u32, u32),
-    /// The mocks' fault profile file; `None` runs them healthy.
-    pub fault_profile: Option<PathBuf>,
+    /// The mocks' fault profile, healthy when the scenario names none.
+    pub fault_profile: FaultProfile,
 }
 
 impl Scenario {
@@ -187,11 +193,16 @@ impl Scenario {
             .unwrap_or(0)
     }
 
-    /// Returns the longest a postal letter can take in compressed time.
+    /// Returns the longest a postal letter can take in compressed time: the
+    /// end of the transit range, or the fault profile's postal delay when it
+    /// sets one (its 99.9th percentile when the delay is unbounded).
     pub fn max_postal_transit(&self) -> Duration {
-        Duration::from_secs_f64(
-            f64::from(self.postal_transit_business_days.1) * self.seconds_per_business_day,
-        )
+        let business_days = match &self.fault_profile.postal.delivery_delay {
+            Some(delay) => delay.practical_max().ceil(),
+            None => f64::from(self.postal_transit_business_days.1),
+        };
+        Duration::try_from_secs_f64(business_days * self.seconds_per_business_day)
+            .unwrap_or(Duration::MAX)
     }
 }
 
@@ -379,7 +390,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     }
 
     let fault_profile = match &raw.providers.profile {
-        None => None,
+        None => FaultProfile::healthy(),
         Some(profile) => {
             let resolved = path.parent().unwrap_or(Path::new("")).join(profile);
             if !resolved.is_file() {
@@ -389,7 +400,10 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     "name a profile file relative to the scenario's folder, such as \"../mocks/flaky.toml\"",
                 ));
             }
-            Some(resolved)
+            FaultProfile::load(&resolved).map_err(|error| ScenarioError::FaultProfile {
+                scenario: path.to_owned(),
+                error,
+            })?
         }
     };
 

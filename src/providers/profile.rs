@@ -98,6 +98,21 @@ pub enum Distribution {
     },
 }
 
+impl Distribution {
+    /// Returns the value that 999 draws in 1,000 stay under: the largest value
+    /// of a bounded distribution, the 99.9th percentile of an unbounded one.
+    pub fn practical_max(&self) -> f64 {
+        // 3.09 is the standard normal's 99.9th percentile.
+        const Z_999: f64 = 3.09;
+        match *self {
+            Distribution::Fixed { value } => value,
+            Distribution::Uniform { max, .. } => max,
+            Distribution::Exponential { mean } => mean * 1000f64.ln(),
+            Distribution::Lognormal { median, sigma } => median * (Z_999 * sigma).exp(),
+        }
+    }
+}
+
 /// The probability of each fault kind, indexed by [`Fault::index`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FaultRates {
