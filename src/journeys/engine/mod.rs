@@ -139,7 +139,8 @@ impl Engine {
             .map(|account| account.username))
     }
 
-    /// Deletes idle flows, stale rate-limit keys and expired sessions.
+    /// Deletes idle flows, stale rate-limit keys, expired sessions and the
+    /// delivery records past their `keep_until`.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
         self.store
@@ -147,6 +148,7 @@ impl Engine {
                 flows: now - self.policy.flow_idle_timeout,
                 rate_events: now - self.policy.identity_window,
                 sessions: now - self.policy.session_lifetime,
+                deliveries: now,
             })
             .await
     }
