@@ -182,8 +182,8 @@ impl Delivery {
     }
 
     /// Returns the record after a status report. Reports can arrive out of
-    /// order, so one that names an earlier stage than the recorded status
-    /// (`sent` after `delivered`) is ignored; a later report of the same
+    /// order, so a report of an earlier stage than the recorded status, such
+    /// as `sent` after `delivered`, is ignored. A later report of the same
     /// stage replaces the earlier one.
     pub fn with_report(existing: Option<Delivery>, report: StatusReport) -> Delivery {
         let Some(mut delivery) = existing else {
