@@ -409,6 +409,100 @@ impl Flow {
 mod tests {
     use super::*;
 
+    fn flow_at(journey: Journey, step: Step) -> Flow {
+        Flow::new(
+            "ab".to_owned(),
+            1,
+            journey,
+            step,
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn resend_kind_follows_last_status() {
+        assert_eq!(Flow::resend_kind(None), CodeSend::Resend);
+        assert_eq!(
+            Flow::resend_kind(Some(DeliveryStatus::Delivered)),
+            CodeSend::Resend
+        );
+        for failure in [
+            DeliveryStatus::Undelivered,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Bounced,
+        ] {
+            assert_eq!(
+                Flow::resend_kind(Some(failure)),
+                CodeSend::ResendAfterFailure,
+                "{failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn channel_choice_reopens_only_after_failure() {
+        let policy = Policy::default();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let mut waiting = flow_at(Journey::ForgotPassword, Step::Code);
+        assert_eq!(
+            waiting.begin_channel_choice(Some(DeliveryStatus::Sent), now, &policy),
+            Err(StepError::OutOfOrder {
+                expected: Step::Code
+            })
+        );
+        assert_eq!(
+            waiting.begin_channel_choice(Some(DeliveryStatus::Undelivered), now, &policy),
+            Ok(CodeSend::ResendAfterFailure)
+        );
+        let mut first = flow_at(Journey::ForgotPassword, Step::Channel);
+        assert_eq!(
+            first.begin_channel_choice(None, now, &policy),
+            Ok(CodeSend::First)
+        );
+        let mut sign_in = flow_at(Journey::SignIn, Step::Code);
+        assert!(sign_in
+            .begin_channel_choice(Some(DeliveryStatus::Undelivered), now, &policy)
+            .is_err());
+    }
+
+    #[test]
+    fn temporary_password_resent_only_after_failure() {
+        let policy = Policy::default();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let step = Step::MailTemporaryPassword;
+        let mut flow = flow_at(Journey::PostalTemporaryPassword, step);
+        assert_eq!(
+            flow.begin_temporary_password_send(step, None, now, &policy),
+            Ok(false)
+        );
+        let key = DeliveryKey {
+            channel: crate::journeys::delivery::DeliveryChannel::Postal,
+            provider_id: "ltr_1".to_owned(),
+        };
+        flow.record_temporary_password_sent(key.clone(), false, now, &policy);
+        assert_eq!(
+            flow.begin_temporary_password_send(step, Some(DeliveryStatus::Sent), now, &policy),
+            Err(StepError::AlreadySent)
+        );
+        for _ in 0..policy.resends_per_flow_per_hour {
+            assert_eq!(
+                flow.begin_temporary_password_send(
+                    step,
+                    Some(DeliveryStatus::Returned),
+                    now,
+                    &policy
+                ),
+                Ok(true)
+            );
+            flow.record_temporary_password_sent(key.clone(), true, now, &policy);
+        }
+        assert_eq!(
+            flow.begin_temporary_password_send(step, Some(DeliveryStatus::Returned), now, &policy),
+            Err(StepError::ResendLimit),
+            "the hourly resend limit counts letters too"
+        );
+    }
+
     #[test]
     fn step_names_match_serialized_names() {
         for step in [
