@@ -1,6 +1,6 @@
 //! RFC 9457 problem documents: the one error shape of every API here.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,38 @@ impl From<JsonRejection> for Problem {
             _ => (
                 "invalid_request",
                 "the body could not be read; send a complete JSON body".to_owned(),
+            ),
+        };
+        Problem::new(status, code, detail)
+    }
+}
+
+impl From<FormRejection> for Problem {
+    fn from(rejection: FormRejection) -> Self {
+        let (status, code, detail) = match &rejection {
+            FormRejection::InvalidFormContentType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the request body must be a form; send Content-Type: application/x-www-form-urlencoded".to_owned(),
+            ),
+            FormRejection::FailedToDeserializeForm(_)
+            | FormRejection::FailedToDeserializeFormBody(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!(
+                    "the form does not match the expected fields: {}",
+                    redact_values(&rejection.body_text())
+                ),
+            ),
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than this endpoint accepts; send a smaller body".to_owned(),
+            ),
+            _ => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body could not be read; send a complete form body".to_owned(),
             ),
         };
         Problem::new(status, code, detail)

@@ -14,8 +14,8 @@ use crate::config::{load_scenario, Scenario};
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::ProviderSettings;
 use crate::report::model::{
-    EnrollmentStats, FaultProfileInfo, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic, Report,
-    ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
+    EnrollmentStats, FaultProfileInfo, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic,
+    Report, ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
 use crate::report::{self, RunRecorder};
@@ -378,10 +378,10 @@ fn build_report(
         fault_profile: in_process.then(|| {
             let profile = &scenario.fault_profile;
             FaultProfileInfo {
-                file: profile.path.as_ref().map_or_else(
-                    || "healthy".to_owned(),
-                    |path| path.display().to_string(),
-                ),
+                file: profile
+                    .path
+                    .as_ref()
+                    .map_or_else(|| "healthy".to_owned(), |path| path.display().to_string()),
                 seed: profile.seed,
             }
         }),

@@ -243,7 +243,12 @@ async fn check_json_endpoint(
     limit: usize,
     token: Option<&str>,
 ) {
-    for case in body_cases(sample, limit) {
+    check_body_cases(app, url, body_cases(sample, limit), token).await;
+}
+
+/// Sends each case to `url` and checks for a 4xx problem document.
+async fn check_body_cases(app: &TestApp, url: &str, cases: Vec<BodyCase>, token: Option<&str>) {
+    for case in cases {
         let reply = send_body(app, Method::POST, url, &case, token).await;
         let name = format!("POST {url} with {}", case.name);
         assert_client_problem(&reply, &name);
@@ -548,6 +553,10 @@ async fn unknown_flow_ids_not_found() {
             let reply = app.post_empty(&format!("/v1/flows/{flow_id}/{step}")).await;
             assert_client_problem(&reply, &format!("{step} with a {case} flow id"));
         }
+        let status = app
+            .send(app.client.get(format!("{}/v1/flows/{flow_id}", app.url)))
+            .await;
+        assert_client_problem(&status, &format!("flow status with a {case} flow id"));
     }
 }
 
@@ -565,6 +574,12 @@ async fn well_formed_unknown_flow_is_404() {
             .await
             .assert_problem(404, "flow_not_found");
     }
+    app.send(
+        app.client
+            .get(format!("{}/v1/flows/{UNKNOWN_FLOW}", app.url)),
+    )
+    .await
+    .assert_problem(404, "flow_not_found");
 }
 
 #[tokio::test]
@@ -575,7 +590,9 @@ async fn unknown_routes_not_found() {
         (Method::GET, "/"),
         (Method::GET, "/v1"),
         (Method::POST, "/v1/flows"),
-        (Method::POST, "/v1/flows/0123456789abcdef0123456789abcdef"),
+        (Method::GET, "/v1/flows/"),
+        (Method::POST, "/v1/provider-events"),
+        (Method::POST, "/v1/provider-events/fax"),
         (
             Method::POST,
             "/v1/flows/0123456789abcdef0123456789abcdef/unknown-step",
@@ -608,6 +625,11 @@ async fn wrong_methods_not_allowed() {
         (Method::DELETE, "/v1/forgot-password"),
         (Method::GET, flow_path.as_str()),
         (Method::PATCH, flow_path.as_str()),
+        (Method::POST, "/v1/flows/0123456789abcdef0123456789abcdef"),
+        (Method::DELETE, "/v1/flows/0123456789abcdef0123456789abcdef"),
+        (Method::GET, "/v1/provider-events/sms"),
+        (Method::PUT, "/v1/provider-events/email"),
+        (Method::GET, "/v1/provider-events/postal"),
         (Method::POST, "/v1/session"),
         (Method::DELETE, "/v1/session"),
         (Method::POST, "/health"),
@@ -677,6 +699,175 @@ async fn get_endpoints_ignore_bodies() {
         let reply = send_body(&app, Method::GET, &url, &case, Some("0123456789abcdef")).await;
         reply.assert_problem(401, "invalid_session");
     }
+}
+
+// ---- service: provider status callbacks ------------------------------------------
+
+/// Sends every bad body to a provider callback that takes JSON. Providers add
+/// fields over time, so an unknown field is accepted and not among the cases.
+async fn check_callback_endpoint(app: &TestApp, path: &str, sample: &Value) {
+    let cases = body_cases(sample, STEP_LIMIT)
+        .into_iter()
+        .filter(|case| case.name != "unknown field")
+        .collect();
+    check_body_cases(app, &format!("{}{path}", app.url), cases, None).await;
+}
+
+#[tokio::test]
+async fn email_callback_rejects_bad_bodies() {
+    let app = TestApp::spawn().await;
+    // `reason` is optional, so the sample leaves it out of the missing-field cases.
+    let sample = json!({"id": "em_0123", "status": "bounced"});
+    check_callback_endpoint(&app, "/v1/provider-events/email", &sample).await;
+    let bad_values = [
+        (
+            "unknown status",
+            json!({"id": "em_0123", "status": "opened"}),
+        ),
+        ("empty id", json!({"id": "", "status": "delivered"})),
+        (
+            "id with a slash",
+            json!({"id": "em/0123", "status": "delivered"}),
+        ),
+        (
+            "id of 129 characters",
+            json!({"id": "e".repeat(129), "status": "delivered"}),
+        ),
+        (
+            "reason with spaces",
+            json!({"id": "em_0123", "status": "bounced", "reason": "no such user"}),
+        ),
+    ];
+    for (case, body) in bad_values {
+        let reply = app.post("/v1/provider-events/email", body).await;
+        assert_client_problem(&reply, case);
+        assert_eq!(reply.code(), "invalid_request", "{case}: code");
+    }
+}
+
+#[tokio::test]
+async fn postal_callback_rejects_bad_bodies() {
+    let app = TestApp::spawn().await;
+    let sample = json!({"event_type": {"id": "letter.delivered"}, "body": {"id": "ltr_0123"}});
+    check_callback_endpoint(&app, "/v1/provider-events/postal", &sample).await;
+    let bad_values = [
+        (
+            "event type not an object",
+            json!({"event_type": "letter.delivered", "body": {"id": "ltr_0123"}}),
+        ),
+        (
+            "letter without an id",
+            json!({"event_type": {"id": "letter.delivered"}, "body": {}}),
+        ),
+        (
+            "letter id with spaces",
+            json!({"event_type": {"id": "letter.delivered"}, "body": {"id": "ltr 0123"}}),
+        ),
+    ];
+    for (case, body) in bad_values {
+        let reply = app.post("/v1/provider-events/postal", body).await;
+        assert_client_problem(&reply, case);
+    }
+}
+
+#[tokio::test]
+async fn sms_callback_rejects_bad_forms() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/v1/provider-events/sms", app.url);
+    let form = "application/x-www-form-urlencoded";
+    let long_sid = format!("MessageSid={}&MessageStatus=sent", "S".repeat(129));
+    let cases: Vec<(&str, Option<&'static str>, Vec<u8>, u16)> = vec![
+        ("empty body", Some(form), Vec::new(), 400),
+        (
+            "missing MessageSid",
+            Some(form),
+            b"MessageStatus=sent".to_vec(),
+            400,
+        ),
+        (
+            "missing MessageStatus",
+            Some(form),
+            b"MessageSid=SM01".to_vec(),
+            400,
+        ),
+        (
+            "unknown MessageStatus",
+            Some(form),
+            b"MessageSid=SM01&MessageStatus=lost".to_vec(),
+            400,
+        ),
+        (
+            "inbound MessageStatus",
+            Some(form),
+            b"MessageSid=SM01&MessageStatus=received".to_vec(),
+            400,
+        ),
+        (
+            "empty MessageSid",
+            Some(form),
+            b"MessageSid=&MessageStatus=sent".to_vec(),
+            400,
+        ),
+        (
+            "MessageSid with a slash",
+            Some(form),
+            b"MessageSid=SM%2F01&MessageStatus=sent".to_vec(),
+            400,
+        ),
+        (
+            "MessageSid of 129 characters",
+            Some(form),
+            long_sid.into_bytes(),
+            400,
+        ),
+        (
+            "ErrorCode with spaces",
+            Some(form),
+            b"MessageSid=SM01&MessageStatus=undelivered&ErrorCode=30+003".to_vec(),
+            400,
+        ),
+        (
+            "invalid UTF-8",
+            Some(form),
+            b"MessageSid=%FF%FE&MessageStatus=sent".to_vec(),
+            400,
+        ),
+        (
+            "JSON body",
+            Some("application/json"),
+            br#"{"MessageSid": "SM01"}"#.to_vec(),
+            415,
+        ),
+        (
+            "no content type",
+            None,
+            b"MessageSid=SM01&MessageStatus=sent".to_vec(),
+            415,
+        ),
+        (
+            "oversize body",
+            Some(form),
+            vec![b'a'; STEP_LIMIT + 1024],
+            413,
+        ),
+    ];
+    for (case, content_type, bytes, status) in cases {
+        let body = BodyCase::raw(case, content_type, bytes);
+        let reply = send_body(&app, Method::POST, &url, &body, None).await;
+        assert_client_problem(&reply, case);
+        assert_eq!(reply.status.as_u16(), status, "{case}: status");
+    }
+
+    // Twilio sends more fields than the service reads, and an empty ErrorCode.
+    let reply = app
+        .send(app.client.post(&url).form(&[
+            ("MessageSid", "SM01"),
+            ("MessageStatus", "delivered"),
+            ("ErrorCode", ""),
+            ("ApiVersion", "2010-04-01"),
+        ]))
+        .await;
+    assert_eq!(reply.status.as_u16(), 204, "a full Twilio callback");
 }
 
 // ---- service: enrollment --------------------------------------------------------------

@@ -227,6 +227,10 @@ async fn health_and_openapi_are_served() {
         "/v1/sign-in",
         "/v1/forgot-password",
         "/v1/flows/{flow_id}/code",
+        "/v1/flows/{flow_id}",
+        "/v1/provider-events/sms",
+        "/v1/provider-events/email",
+        "/v1/provider-events/postal",
         "/v1/admin/enrollments",
     ] {
         assert!(

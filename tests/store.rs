@@ -1,8 +1,11 @@
 //! One conformance suite run against every storage backend, so a new backend
 //! (PostgreSQL next) shows it behaves the same by passing it.
 
-use chrono::{Duration, TimeZone, Utc};
-use recoverylab::journeys::account::{Account, MailingAddress, SecondFactor};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use recoverylab::journeys::account::{Account, AccountId, MailingAddress, SecondFactor};
+use recoverylab::journeys::delivery::{
+    DeliveryChannel, DeliveryContent, DeliveryKey, DeliveryStatus, SentMessage, StatusReport,
+};
 use recoverylab::journeys::flow::{Flow, Journey, Step};
 use recoverylab::journeys::window::EventWindow;
 use recoverylab::store::{MemoryStore, PurgeCutoffs, SqliteStore, Store};
@@ -36,6 +39,102 @@ fn account(username: &str, ssn_digest: &str) -> Account {
         code_messages: EventWindow::default(),
         temporary_password: None,
     }
+}
+
+fn key(channel: DeliveryChannel, provider_id: &str) -> DeliveryKey {
+    DeliveryKey {
+        channel,
+        provider_id: provider_id.to_owned(),
+    }
+}
+
+fn sent(key: &DeliveryKey, account_id: AccountId, at: DateTime<Utc>) -> SentMessage {
+    SentMessage {
+        key: key.clone(),
+        flow_id: "bb".to_owned(),
+        account_id,
+        content: DeliveryContent::Code,
+        sent_at: at,
+        keep_until: at + Duration::minutes(40),
+    }
+}
+
+fn report(key: &DeliveryKey, status: DeliveryStatus, at: DateTime<Utc>) -> StatusReport {
+    StatusReport {
+        key: key.clone(),
+        status,
+        error_code: status.is_failure().then(|| "30003".to_owned()),
+        reported_at: at,
+        keep_until: at + Duration::minutes(30),
+    }
+}
+
+/// Checks that sends and status reports merge in either order, by provider
+/// and id, and that a report of an earlier stage does not undo a later one.
+async fn delivery_conformance(store: &dyn Store, account_id: AccountId, now: DateTime<Utc>) {
+    let early = key(DeliveryChannel::Sms, "SM01");
+    let stored = store
+        .record_status_report(&report(&early, DeliveryStatus::Undelivered, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.send, None,
+        "a report for an unknown id is stored alone"
+    );
+    let merged = store
+        .record_sent_message(&sent(&early, account_id, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        merged.status,
+        DeliveryStatus::Undelivered,
+        "the send keeps the earlier report's status"
+    );
+    assert_eq!(merged.error_code.as_deref(), Some("30003"));
+    assert_eq!(
+        store.delivery(&early).await.unwrap(),
+        Some(merged),
+        "the merged record is stored"
+    );
+
+    let normal = key(DeliveryChannel::Email, "SM01");
+    let recorded = store
+        .record_sent_message(&sent(&normal, account_id, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded.status,
+        DeliveryStatus::Accepted,
+        "the same id at another provider is another message"
+    );
+    store
+        .record_status_report(&report(&normal, DeliveryStatus::Delivered, now))
+        .await
+        .unwrap();
+    let late = store
+        .record_status_report(&report(&normal, DeliveryStatus::Sent, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        late.status,
+        DeliveryStatus::Delivered,
+        "a late `sent` does not undo `delivered`"
+    );
+
+    let orphan = key(DeliveryChannel::Postal, "ltr_old");
+    store
+        .record_status_report(&report(
+            &orphan,
+            DeliveryStatus::Returned,
+            now - Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert!(store
+        .delivery(&key(DeliveryChannel::Postal, "ltr_none"))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn conformance(store: &dyn Store) {
@@ -126,15 +225,37 @@ async fn conformance(store: &dyn Store) {
         .await
         .unwrap();
 
+    delivery_conformance(store, ana.id, now).await;
+
     let purged = store
         .purge(PurgeCutoffs {
             flows: now - Duration::minutes(30),
             rate_events: now - Duration::minutes(15),
             sessions: since,
+            deliveries: now,
         })
         .await
         .unwrap();
-    assert_eq!(purged, 3, "one flow, one rate-limit key and one session");
+    assert_eq!(
+        purged, 4,
+        "one flow, one rate-limit key, one session and one delivery"
+    );
+    assert!(
+        store
+            .delivery(&key(DeliveryChannel::Postal, "ltr_old"))
+            .await
+            .unwrap()
+            .is_none(),
+        "a delivery past its keep_until is purged"
+    );
+    assert!(
+        store
+            .delivery(&key(DeliveryChannel::Sms, "SM01"))
+            .await
+            .unwrap()
+            .is_some(),
+        "a delivery within its keep_until stays"
+    );
     assert!(store.flow("aa").await.unwrap().is_none());
     assert!(store.flow("bb").await.unwrap().is_some());
     assert!(store.rate_events("client:stale").await.unwrap().is_empty());

@@ -60,6 +60,9 @@ pub struct TemporaryPassword {
     pub channel: TemporaryPasswordChannel,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The provider id of the email or letter that carries it.
+    #[serde(default)]
+    pub message_id: Option<String>,
 }
 
 /// An enrolled account. It has no `Debug` because it contains the date of birth
@@ -117,6 +120,19 @@ impl Account {
         self.temporary_password
             .as_ref()
             .filter(|temporary| now < temporary.expires_at)
+    }
+
+    /// Revokes the temporary password if the letter `letter_id` carries it,
+    /// and returns whether it did. A newer temporary password stays.
+    pub fn revoke_mailed_temporary_password(&mut self, letter_id: &str) -> bool {
+        let mailed_in_letter = self.temporary_password.as_ref().is_some_and(|temporary| {
+            temporary.channel == TemporaryPasswordChannel::Post
+                && temporary.message_id.as_deref() == Some(letter_id)
+        });
+        if mailed_in_letter {
+            self.temporary_password = None;
+        }
+        mailed_in_letter
     }
 
     /// Returns where codes go for this account's second factor.

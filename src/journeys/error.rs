@@ -28,6 +28,8 @@ pub enum StepError {
     ResendTooSoon { retry_after_s: i64 },
     #[error("the code resend limit is reached; wait an hour or start again later")]
     ResendLimit,
+    #[error("the temporary password was already sent and no failure was reported; sign in with it once it arrives")]
+    AlreadySent,
     #[error("one or more answers are incorrect")]
     WrongAnswers,
     #[error("{0}")]
@@ -55,6 +57,7 @@ impl StepError {
             StepError::NoActiveCode => "no_active_code",
             StepError::ResendTooSoon { .. } => "resend_too_soon",
             StepError::ResendLimit => "resend_limit",
+            StepError::AlreadySent => "already_sent",
             StepError::WrongAnswers => "wrong_answers",
             StepError::Password(rejection) => rejection.code(),
             StepError::TermsVersion { .. } => "terms_version",

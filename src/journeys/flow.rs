@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::account::{Account, AccountId};
+use super::delivery::{Delivery, DeliveryKey, DeliveryStatus};
 use super::error::StepError;
 use super::policy::Policy;
+use super::response::{DeliveryView, FlowStatus};
 use super::window::EventWindow;
 
 /// The journey a flow belongs to. A forgot-password flow becomes one of the
@@ -105,8 +107,33 @@ pub struct Flow {
     /// code was voided.
     #[serde(default)]
     pub last_code_channel: Option<Channel>,
+    /// The provider message of the last code or temporary password sent.
+    #[serde(default)]
+    pub last_delivery: Option<DeliveryKey>,
+    /// When the flow's temporary password was last sent. Once it is set, the
+    /// flow sends another only after the provider reports a failure.
+    #[serde(default)]
+    pub temporary_password_sent_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_active_at: DateTime<Utc>,
+}
+
+/// The kind of code send, which decides the limits it is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSend {
+    /// The first code of the flow; only the per-account hourly cap applies.
+    First,
+    /// A new code in a flow that sent one before.
+    Resend,
+    /// A new code after the provider reported the last one failed. The
+    /// 30-second interval does not apply; the hourly limits still count it.
+    ResendAfterFailure,
+}
+
+impl CodeSend {
+    fn is_resend(self) -> bool {
+        self != CodeSend::First
+    }
 }
 
 /// The result of checking a submitted code.
@@ -132,6 +159,8 @@ impl Flow {
             resends: EventWindow::default(),
             last_code_sent_at: None,
             last_code_channel: None,
+            last_delivery: None,
+            temporary_password_sent_at: None,
             created_at: now,
             last_active_at: now,
         }
@@ -164,15 +193,15 @@ impl Flow {
     pub fn check_code_send(
         &mut self,
         account: &mut Account,
-        is_resend: bool,
+        send: CodeSend,
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<(), StepError> {
-        if is_resend {
+        if send.is_resend() {
             if self.code.is_none() && self.last_code_sent_at.is_none() {
                 return Err(StepError::NoActiveCode);
             }
-            if let Some(last) = self.last_code_sent_at {
+            if let (CodeSend::Resend, Some(last)) = (send, self.last_code_sent_at) {
                 let since = now - last;
                 if since < policy.resend_min_interval {
                     let wait = policy.resend_min_interval - since;
@@ -197,16 +226,27 @@ impl Flow {
         Ok(())
     }
 
-    /// Records a code sent now; it voids any code outstanding in this flow.
+    /// Returns the kind of a resend, given the status of the last message:
+    /// a reported failure waives the 30-second interval.
+    pub fn resend_kind(last_status: Option<DeliveryStatus>) -> CodeSend {
+        if last_status.is_some_and(DeliveryStatus::is_failure) {
+            CodeSend::ResendAfterFailure
+        } else {
+            CodeSend::Resend
+        }
+    }
+
+    /// Records a code the provider accepted; it voids any code outstanding in
+    /// this flow.
     pub fn record_code_sent(
         &mut self,
         account: &mut Account,
         code: IssuedCode,
-        is_resend: bool,
+        send: CodeSend,
         policy: &Policy,
     ) {
         let now = code.issued_at;
-        if is_resend {
+        if send.is_resend() {
             self.resends.record(now, policy.resends_per_flow_per_hour);
         }
         account
@@ -215,6 +255,121 @@ impl Flow {
         self.last_code_sent_at = Some(now);
         self.last_code_channel = Some(code.channel);
         self.code = Some(code);
+    }
+
+    /// Starts a channel choice and returns the kind of code send it makes.
+    /// A forgot-password flow takes the choice at its channel step. It takes
+    /// it again, as a resend, while it waits for a code whose delivery the
+    /// provider reported failed.
+    pub fn begin_channel_choice(
+        &mut self,
+        last_status: Option<DeliveryStatus>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<CodeSend, StepError> {
+        if self.may_choose_channel_again(last_status) {
+            self.begin_step(Step::Code, now, policy)?;
+            return Ok(CodeSend::ResendAfterFailure);
+        }
+        self.begin_step(Step::Channel, now, policy)?;
+        Ok(CodeSend::First)
+    }
+
+    fn may_choose_channel_again(&self, last_status: Option<DeliveryStatus>) -> bool {
+        self.journey == Journey::ForgotPassword
+            && self.step == Step::Code
+            && last_status.is_some_and(DeliveryStatus::is_failure)
+    }
+
+    /// Starts a temporary-password send at `step` and returns whether it is a
+    /// resend. The first send is always allowed; another only after the
+    /// provider reported the last one failed, and at most the flow's hourly
+    /// resend limit.
+    pub fn begin_temporary_password_send(
+        &mut self,
+        step: Step,
+        last_status: Option<DeliveryStatus>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<bool, StepError> {
+        self.begin_step(step, now, policy)?;
+        if self.temporary_password_sent_at.is_none() {
+            return Ok(false);
+        }
+        if !last_status.is_some_and(DeliveryStatus::is_failure) {
+            return Err(StepError::AlreadySent);
+        }
+        if self.resends.count_recent(now, chrono::Duration::hours(1))
+            >= policy.resends_per_flow_per_hour
+        {
+            return Err(StepError::ResendLimit);
+        }
+        Ok(true)
+    }
+
+    /// Records a temporary password the provider accepted.
+    pub fn record_temporary_password_sent(
+        &mut self,
+        delivery: DeliveryKey,
+        is_resend: bool,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) {
+        if is_resend {
+            self.resends.record(now, policy.resends_per_flow_per_hour);
+        }
+        self.temporary_password_sent_at = Some(now);
+        self.last_delivery = Some(delivery);
+    }
+
+    /// Returns what the person can do next in this flow, given its last
+    /// delivery. The flow and account are not changed.
+    pub fn status(
+        &self,
+        account: &Account,
+        last: Option<&Delivery>,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> FlowStatus {
+        let last_status = last.map(|delivery| delivery.status);
+        let failed = last_status.is_some_and(DeliveryStatus::is_failure);
+        let waits_for_temporary_password = self.temporary_password_sent_at.is_some() && !failed;
+        let can_resend = match self.step {
+            Step::Code => {
+                self.allows_code_send(account, Self::resend_kind(last_status), now, policy)
+            }
+            Step::MailTemporaryPassword | Step::EmailTemporaryPassword => self
+                .clone()
+                .begin_temporary_password_send(self.step, last_status, now, policy)
+                .is_ok_and(|is_resend| is_resend),
+            _ => false,
+        };
+        let can_choose_channel = match self.step {
+            Step::Channel => self.allows_code_send(account, CodeSend::First, now, policy),
+            Step::Code if self.may_choose_channel_again(last_status) => {
+                self.allows_code_send(account, CodeSend::ResendAfterFailure, now, policy)
+            }
+            _ => false,
+        };
+        FlowStatus {
+            journey: self.journey,
+            next_step: (!waits_for_temporary_password).then_some(self.step),
+            delivery: last.map(DeliveryView::from),
+            can_resend,
+            can_choose_channel,
+        }
+    }
+
+    fn allows_code_send(
+        &self,
+        account: &Account,
+        send: CodeSend,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> bool {
+        self.clone()
+            .check_code_send(&mut account.clone(), send, now, policy)
+            .is_ok()
     }
 
     /// Applies the code rules to a submission: expiry, single use, and the
@@ -253,6 +408,100 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flow_at(journey: Journey, step: Step) -> Flow {
+        Flow::new(
+            "ab".to_owned(),
+            1,
+            journey,
+            step,
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+    }
+
+    #[test]
+    fn resend_kind_follows_last_status() {
+        assert_eq!(Flow::resend_kind(None), CodeSend::Resend);
+        assert_eq!(
+            Flow::resend_kind(Some(DeliveryStatus::Delivered)),
+            CodeSend::Resend
+        );
+        for failure in [
+            DeliveryStatus::Undelivered,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Bounced,
+        ] {
+            assert_eq!(
+                Flow::resend_kind(Some(failure)),
+                CodeSend::ResendAfterFailure,
+                "{failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn channel_choice_reopens_only_after_failure() {
+        let policy = Policy::default();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let mut waiting = flow_at(Journey::ForgotPassword, Step::Code);
+        assert_eq!(
+            waiting.begin_channel_choice(Some(DeliveryStatus::Sent), now, &policy),
+            Err(StepError::OutOfOrder {
+                expected: Step::Code
+            })
+        );
+        assert_eq!(
+            waiting.begin_channel_choice(Some(DeliveryStatus::Undelivered), now, &policy),
+            Ok(CodeSend::ResendAfterFailure)
+        );
+        let mut first = flow_at(Journey::ForgotPassword, Step::Channel);
+        assert_eq!(
+            first.begin_channel_choice(None, now, &policy),
+            Ok(CodeSend::First)
+        );
+        let mut sign_in = flow_at(Journey::SignIn, Step::Code);
+        assert!(sign_in
+            .begin_channel_choice(Some(DeliveryStatus::Undelivered), now, &policy)
+            .is_err());
+    }
+
+    #[test]
+    fn temporary_password_resent_only_after_failure() {
+        let policy = Policy::default();
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        let step = Step::MailTemporaryPassword;
+        let mut flow = flow_at(Journey::PostalTemporaryPassword, step);
+        assert_eq!(
+            flow.begin_temporary_password_send(step, None, now, &policy),
+            Ok(false)
+        );
+        let key = DeliveryKey {
+            channel: crate::journeys::delivery::DeliveryChannel::Postal,
+            provider_id: "ltr_1".to_owned(),
+        };
+        flow.record_temporary_password_sent(key.clone(), false, now, &policy);
+        assert_eq!(
+            flow.begin_temporary_password_send(step, Some(DeliveryStatus::Sent), now, &policy),
+            Err(StepError::AlreadySent)
+        );
+        for _ in 0..policy.resends_per_flow_per_hour {
+            assert_eq!(
+                flow.begin_temporary_password_send(
+                    step,
+                    Some(DeliveryStatus::Returned),
+                    now,
+                    &policy
+                ),
+                Ok(true)
+            );
+            flow.record_temporary_password_sent(key.clone(), true, now, &policy);
+        }
+        assert_eq!(
+            flow.begin_temporary_password_send(step, Some(DeliveryStatus::Returned), now, &policy),
+            Err(StepError::ResendLimit),
+            "the hourly resend limit counts letters too"
+        );
+    }
 
     #[test]
     fn step_names_match_serialized_names() {

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod delivery;
 pub mod engine;
 pub mod enrollment;
 pub mod error;

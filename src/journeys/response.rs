@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::delivery::{Delivery, DeliveryChannel, DeliveryStatus};
 use super::flow::{Channel, Journey, Step};
 
 /// A masked destination the user can recognise, such as `j***@example.org`.
@@ -59,4 +60,42 @@ impl StepResponse {
             letter: None,
         }
     }
+}
+
+/// The latest delivery of a flow, as `GET /v1/flows/{flow_id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub channel: DeliveryChannel,
+    pub status: DeliveryStatus,
+    /// The provider's reason for a failure, such as Twilio's `30003` or
+    /// `mailbox_unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(delivery: &Delivery) -> Self {
+        Self {
+            channel: delivery.key.channel,
+            status: delivery.status,
+            error_code: delivery.error_code.clone(),
+        }
+    }
+}
+
+/// Where a flow stands: its next step, its last code or temporary-password
+/// delivery, and whether a resend or a new channel choice would be accepted now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FlowStatus {
+    pub journey: Journey,
+    /// The step the flow takes next; null once a temporary password is on its
+    /// way and nothing is left to do in this flow.
+    pub next_step: Option<Step>,
+    /// The last code or temporary password the flow sent; null before any.
+    pub delivery: Option<DeliveryView>,
+    /// Whether `resend-code`, or the temporary-password step again, would be
+    /// accepted now.
+    pub can_resend: bool,
+    /// Whether the `channel` step would be accepted now.
+    pub can_choose_channel: bool,
 }

@@ -10,7 +10,9 @@ impl From<StepError> for Problem {
     fn from(error: StepError) -> Self {
         let status = match &error {
             StepError::FlowNotFound => StatusCode::NOT_FOUND,
-            StepError::OutOfOrder { .. } | StepError::NoActiveCode => StatusCode::CONFLICT,
+            StepError::OutOfOrder { .. } | StepError::NoActiveCode | StepError::AlreadySent => {
+                StatusCode::CONFLICT
+            }
             StepError::CouldNotVerify
             | StepError::WrongCode { .. }
             | StepError::CodeExpired

@@ -14,6 +14,11 @@ use crate::problem::Problem;
 #[from_request(via(axum::Json), rejection(Problem))]
 pub struct ApiJson<T>(pub T);
 
+/// Form body extractor that rejects with a problem document.
+#[derive(FromRequest)]
+#[from_request(via(axum::Form), rejection(Problem))]
+pub struct ApiForm<T>(pub T);
+
 /// The largest flow id accepted in a path.
 const MAX_FLOW_ID_LEN: usize = 64;
 

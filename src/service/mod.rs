@@ -6,11 +6,13 @@
 pub mod admin;
 pub mod errors;
 pub mod extract;
+pub mod flow_status;
 pub mod forgot_password;
 pub mod forgot_username;
 pub mod health;
 pub mod openapi;
 pub mod provider_clients;
+pub mod provider_events;
 pub mod sign_in;
 pub mod temporary_password;
 
@@ -28,6 +30,7 @@ use tower_http::trace::TraceLayer;
 use crate::journeys::clock::{Clock, SystemClock};
 use crate::journeys::engine::EngineParts;
 use crate::journeys::hashing::HashProfile;
+use crate::journeys::notifier::Notifier;
 use crate::journeys::policy::Policy;
 use crate::journeys::Engine;
 use crate::problem;
@@ -71,18 +74,24 @@ pub async fn build_state(
     config: ServiceConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<AppState, StoreError> {
+    let notifier = Arc::new(provider_clients::HttpNotifier::new(
+        provider_clients::ProviderClientSettings::from_config(&config),
+    ));
+    build_state_with_notifier(config, clock, notifier).await
+}
+
+/// Builds the engine and state with a notifier of the caller's, such as one
+/// that wraps the HTTP notifier to inject failures in tests. The
+/// configuration's provider URLs are not used.
+pub async fn build_state_with_notifier(
+    config: ServiceConfig,
+    clock: Arc<dyn Clock>,
+    notifier: Arc<dyn Notifier>,
+) -> Result<AppState, StoreError> {
     let store: Arc<dyn Store> = match &config.database {
         Some(path) => Arc::new(SqliteStore::open(path).await?),
         None => Arc::new(crate::store::MemoryStore::default()),
     };
-    let notifier = Arc::new(provider_clients::HttpNotifier::new(
-        provider_clients::ProviderClientSettings {
-            urls: config.providers,
-            retry: config.provider_retry,
-            sms_sender: config.sms_sender,
-            public_url: config.public_url,
-        },
-    ));
     let engine = Engine::new(EngineParts {
         store,
         notifier,
@@ -115,6 +124,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/forgot-password",
             post(forgot_password::forgot_password),
         )
+        .route("/v1/flows/{flow_id}", get(flow_status::flow_status))
         .route("/v1/flows/{flow_id}/code", post(sign_in::submit_code))
         .route(
             "/v1/flows/{flow_id}/resend-code",
@@ -157,6 +167,15 @@ pub fn router(state: AppState) -> Router {
             post(temporary_password::email_temporary_password),
         )
         .route("/v1/session", get(sign_in::session))
+        .route("/v1/provider-events/sms", post(provider_events::sms_status))
+        .route(
+            "/v1/provider-events/email",
+            post(provider_events::email_status),
+        )
+        .route(
+            "/v1/provider-events/postal",
+            post(provider_events::postal_event),
+        )
         .layer(DefaultBodyLimit::max(STEP_BODY_LIMIT));
     let admin = Router::new()
         .route("/v1/admin/enrollments", post(admin::enroll))

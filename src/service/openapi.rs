@@ -4,7 +4,10 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, forgot_password, forgot_username, health, sign_in, temporary_password};
+use super::{
+    admin, flow_status, forgot_password, forgot_username, health, provider_events, sign_in,
+    temporary_password,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +29,10 @@ use super::{admin, forgot_password, forgot_username, health, sign_in, temporary_
         temporary_password::verify_address,
         temporary_password::mail_temporary_password,
         temporary_password::email_temporary_password,
+        flow_status::flow_status,
+        provider_events::sms_status,
+        provider_events::email_status,
+        provider_events::postal_event,
         admin::enroll,
     ),
     modifiers(&AdminToken)

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{InsertSummary, PurgeCutoffs, Store, StoreError};
 use crate::journeys::account::{Account, AccountId};
+use crate::journeys::delivery::{Delivery, DeliveryKey, SentMessage, StatusReport};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
 
@@ -19,6 +20,14 @@ struct Tables {
     flows: HashMap<String, Flow>,
     sessions: HashMap<String, (AccountId, DateTime<Utc>)>,
     rate_events: HashMap<String, EventWindow>,
+    deliveries: HashMap<DeliveryKey, Delivery>,
+}
+
+impl Tables {
+    /// Counts the records that purging can delete.
+    fn record_count(&self) -> usize {
+        self.flows.len() + self.rate_events.len() + self.sessions.len() + self.deliveries.len()
+    }
 }
 
 #[derive(Default)]
@@ -27,6 +36,18 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Merges a change into the record of `key` while holding the tables' lock.
+    fn merge_delivery(
+        &self,
+        key: &DeliveryKey,
+        merge: impl FnOnce(Option<Delivery>) -> Delivery,
+    ) -> Delivery {
+        let mut tables = self.tables();
+        let merged = merge(tables.deliveries.remove(key));
+        tables.deliveries.insert(key.clone(), merged.clone());
+        merged
+    }
+
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.tables
             .lock()
@@ -156,9 +177,25 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn record_sent_message(&self, sent: &SentMessage) -> Result<Delivery, StoreError> {
+        Ok(self.merge_delivery(&sent.key, |existing| {
+            Delivery::with_send(existing, sent.clone())
+        }))
+    }
+
+    async fn record_status_report(&self, report: &StatusReport) -> Result<Delivery, StoreError> {
+        Ok(self.merge_delivery(&report.key, |existing| {
+            Delivery::with_report(existing, report.clone())
+        }))
+    }
+
+    async fn delivery(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
+        Ok(self.tables().deliveries.get(key).cloned())
+    }
+
     async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError> {
         let mut tables = self.tables();
-        let before = tables.flows.len() + tables.rate_events.len() + tables.sessions.len();
+        let before = tables.record_count();
         tables
             .flows
             .retain(|_, flow| flow.last_active_at >= cutoffs.flows);
@@ -170,7 +207,9 @@ impl Store for MemoryStore {
         tables
             .sessions
             .retain(|_, (_, created_at)| *created_at >= cutoffs.sessions);
-        let after = tables.flows.len() + tables.rate_events.len() + tables.sessions.len();
-        Ok((before - after) as u64)
+        tables
+            .deliveries
+            .retain(|_, delivery| delivery.keep_until >= cutoffs.deliveries);
+        Ok((before - tables.record_count()) as u64)
     }
 }

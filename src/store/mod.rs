@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::journeys::account::{Account, AccountId};
+use crate::journeys::delivery::{Delivery, DeliveryKey, SentMessage, StatusReport};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
 
@@ -47,6 +48,8 @@ pub struct PurgeCutoffs {
     pub rate_events: DateTime<Utc>,
     /// Sessions created before this.
     pub sessions: DateTime<Utc>,
+    /// Delivery records whose `keep_until` is before this.
+    pub deliveries: DateTime<Utc>,
 }
 
 #[async_trait]
@@ -84,6 +87,15 @@ pub trait Store: Send + Sync + 'static {
     async fn rate_events(&self, key: &str) -> Result<EventWindow, StoreError>;
     /// Saves the events of a rate-limit key; an empty window deletes the key.
     async fn save_rate_events(&self, key: &str, events: &EventWindow) -> Result<(), StoreError>;
+
+    /// Records a message the provider accepted, merged with any status
+    /// report for the same key that arrived first, and returns the record.
+    async fn record_sent_message(&self, sent: &SentMessage) -> Result<Delivery, StoreError>;
+    /// Records a provider's status report, merged with the record of its key,
+    /// and returns the record. A report for an unknown key is kept alone
+    /// until the send arrives.
+    async fn record_status_report(&self, report: &StatusReport) -> Result<Delivery, StoreError>;
+    async fn delivery(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError>;
 
     /// Deletes the records older than the cutoffs and returns how many went.
     async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError>;

@@ -12,6 +12,7 @@ use sqlx::{Row, SqlitePool};
 
 use super::{InsertSummary, PurgeCutoffs, Store, StoreError};
 use crate::journeys::account::{Account, AccountId};
+use crate::journeys::delivery::{Delivery, DeliveryKey, SentMessage, StatusReport};
 use crate::journeys::flow::Flow;
 use crate::journeys::window::EventWindow;
 
@@ -75,6 +76,44 @@ impl SqliteStore {
         row.map(|row| decode(key, row.get::<&str, _>("data")))
             .transpose()
     }
+}
+
+impl SqliteStore {
+    /// Reads the record of `key`, merges a change into it and writes it back,
+    /// in one transaction on the single writer connection, so a send and a
+    /// status report for the same message cannot overwrite each other.
+    async fn merge_delivery(
+        &self,
+        key: &DeliveryKey,
+        merge: impl FnOnce(Option<Delivery>) -> Delivery,
+    ) -> Result<Delivery, StoreError> {
+        let mut transaction = self.writer.begin().await?;
+        let row = sqlx::query("SELECT data FROM deliveries WHERE channel = ? AND provider_id = ?")
+            .bind(key.channel.name())
+            .bind(&key.provider_id)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let existing = row
+            .map(|row| decode(&delivery_label(key), row.get::<&str, _>("data")))
+            .transpose()?;
+        let merged = merge(existing);
+        sqlx::query(
+            "INSERT INTO deliveries (channel, provider_id, keep_until, data) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (channel, provider_id) DO UPDATE SET keep_until = excluded.keep_until, data = excluded.data",
+        )
+        .bind(key.channel.name())
+        .bind(&key.provider_id)
+        .bind(merged.keep_until.timestamp())
+        .bind(encode(&merged))
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(merged)
+    }
+}
+
+fn delivery_label(key: &DeliveryKey) -> String {
+    format!("delivery {} {}", key.channel.name(), key.provider_id)
 }
 
 fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, StoreError> {
@@ -249,6 +288,30 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn record_sent_message(&self, sent: &SentMessage) -> Result<Delivery, StoreError> {
+        self.merge_delivery(&sent.key, |existing| {
+            Delivery::with_send(existing, sent.clone())
+        })
+        .await
+    }
+
+    async fn record_status_report(&self, report: &StatusReport) -> Result<Delivery, StoreError> {
+        self.merge_delivery(&report.key, |existing| {
+            Delivery::with_report(existing, report.clone())
+        })
+        .await
+    }
+
+    async fn delivery(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query("SELECT data FROM deliveries WHERE channel = ? AND provider_id = ?")
+            .bind(key.channel.name())
+            .bind(&key.provider_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| decode(&delivery_label(key), row.get::<&str, _>("data")))
+            .transpose()
+    }
+
     async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError> {
         let mut purged = 0;
         for (sql, cutoff) in [
@@ -260,6 +323,10 @@ impl Store for SqliteStore {
             (
                 "DELETE FROM sessions WHERE created_at < ?",
                 cutoffs.sessions,
+            ),
+            (
+                "DELETE FROM deliveries WHERE keep_until < ?",
+                cutoffs.deliveries,
             ),
         ] {
             let result = sqlx::query(sql)

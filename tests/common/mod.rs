@@ -2,16 +2,23 @@
 //! with a clock the test moves, and typed helpers for the journeys.
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex, OnceLock};
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use recoverylab::journeys::clock::ManualClock;
 use recoverylab::journeys::hashing::HashProfile;
+use recoverylab::journeys::notifier::{
+    EmailMessage, Letter, LetterReceipt, Notifier, ProviderError, SendReceipt, SmsMessage,
+};
 use recoverylab::journeys::policy::Policy;
 use recoverylab::load::enroll::enrollment_json;
 use recoverylab::people::{person, JourneyKind, JourneyMix, Person};
 use recoverylab::providers::{MockProviders, ProviderSettings};
 use recoverylab::server::{self, RunningServer};
-use recoverylab::service::provider_clients::{ProviderUrls, RetryPolicy, SmsSender};
-use recoverylab::service::{build_state, router, ServiceConfig};
+use recoverylab::service::provider_clients::{
+    HttpNotifier, ProviderClientSettings, ProviderUrls, RetryPolicy, SmsSender,
+};
+use recoverylab::service::{build_state, build_state_with_notifier, router, ServiceConfig};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -24,8 +31,144 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub providers: MockProviders,
+    /// The fault switch of an app from [`TestApp::spawn_with_send_faults`].
+    pub faults: Option<Arc<FaultyNotifier>>,
     service: RunningServer,
     _database: tempfile::TempDir,
+}
+
+/// How a [`FaultyNotifier`] treats the sends that pass through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFault {
+    /// Sends go to the mock providers as usual.
+    None,
+    /// Sends fail without reaching a provider, as when none is reachable.
+    Unreachable,
+    /// Sends reach the provider, which delivers them, and then fail, as when
+    /// the response to an accepted send times out.
+    FailAfterDelivery,
+    /// Sends go through, and a status callback with this failure reaches the
+    /// service before the send's response does: `undelivered` for a text,
+    /// `bounced` for an email, `returned_to_sender` for a letter.
+    FailureReportedFirst,
+}
+
+/// A notifier that wraps the HTTP notifier and injects the faults of
+/// [`SendFault`], so tests can fail a send at a chosen moment.
+pub struct FaultyNotifier {
+    inner: HttpNotifier,
+    fault: Mutex<SendFault>,
+    client: reqwest::Client,
+    /// The service's URL, set once the service is bound.
+    service_url: OnceLock<String>,
+}
+
+impl FaultyNotifier {
+    pub fn set(&self, fault: SendFault) {
+        *self
+            .fault
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fault;
+    }
+
+    fn fault(&self) -> SendFault {
+        *self
+            .fault
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `send` under the current fault. `provider_id` returns the id of
+    /// an accepted send, for the failure callback.
+    async fn apply<T>(
+        &self,
+        provider: &'static str,
+        send: impl std::future::Future<Output = Result<T, ProviderError>>,
+        provider_id: impl FnOnce(&T) -> String,
+    ) -> Result<T, ProviderError> {
+        let injected = |reason: &str| ProviderError {
+            provider,
+            reason: reason.to_owned(),
+            permanent: false,
+        };
+        match self.fault() {
+            SendFault::None => send.await,
+            SendFault::Unreachable => Err(injected("connection failed (injected)")),
+            SendFault::FailAfterDelivery => {
+                send.await?;
+                Err(injected("timed out after acceptance (injected)"))
+            }
+            SendFault::FailureReportedFirst => {
+                let receipt = send.await?;
+                self.report_failure(provider, &provider_id(&receipt)).await;
+                Ok(receipt)
+            }
+        }
+    }
+
+    async fn report_failure(&self, provider: &str, id: &str) {
+        let url = self.service_url.get().expect("the service is bound");
+        let request = match provider {
+            "sms" => self
+                .client
+                .post(format!("{url}/v1/provider-events/sms"))
+                .form(&[
+                    ("MessageSid", id),
+                    ("MessageStatus", "undelivered"),
+                    ("ErrorCode", "30003"),
+                ]),
+            "email" => self
+                .client
+                .post(format!("{url}/v1/provider-events/email"))
+                .json(&json!({"id": id, "status": "bounced", "reason": "mailbox_unavailable"})),
+            _ => self
+                .client
+                .post(format!("{url}/v1/provider-events/postal"))
+                .json(&postal_event_body(id, "letter.returned_to_sender")),
+        };
+        let status = request.send().await.expect("the service answers").status();
+        assert_eq!(
+            status.as_u16(),
+            204,
+            "the early {provider} report is stored"
+        );
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for FaultyNotifier {
+    async fn send_email(&self, message: EmailMessage) -> Result<SendReceipt, ProviderError> {
+        self.apply("email", self.inner.send_email(message), |receipt| {
+            receipt.id.clone()
+        })
+        .await
+    }
+
+    async fn send_sms(&self, message: SmsMessage) -> Result<SendReceipt, ProviderError> {
+        self.apply("sms", self.inner.send_sms(message), |receipt| {
+            receipt.id.clone()
+        })
+        .await
+    }
+
+    async fn mail_letter(&self, letter: Letter) -> Result<LetterReceipt, ProviderError> {
+        self.apply("postal", self.inner.mail_letter(letter), |receipt| {
+            receipt.id.clone()
+        })
+        .await
+    }
+}
+
+/// Returns a Lob event about the letter `letter_id`, such as
+/// `letter.returned_to_sender`.
+pub fn postal_event_body(letter_id: &str, event_type: &str) -> Value {
+    json!({
+        "id": "evt_0123456789abcdef",
+        "object": "event",
+        "event_type": {"id": event_type, "enabled_for_test": true, "resource": "letters", "object": "event_type"},
+        "date_created": "2026-03-02T15:00:00.000Z",
+        "body": {"id": letter_id, "object": "letter", "status": "mailed", "tracking_events": []}
+    })
 }
 
 /// A reply from the service: the status and the JSON body.
@@ -102,6 +245,26 @@ impl TestApp {
     }
 
     pub async fn spawn_with_policy(policy: Policy) -> Self {
+        Self::spawn_with(policy, |_| {}, false).await
+    }
+
+    /// Starts an app whose provider URLs `change` edits, such as pointing
+    /// one provider at a closed port.
+    pub async fn spawn_with_provider_urls(change: impl FnOnce(&mut ProviderUrls)) -> Self {
+        Self::spawn_with(Policy::default(), change, false).await
+    }
+
+    /// Starts an app whose sends pass through a [`FaultyNotifier`], set
+    /// through [`TestApp::set_send_fault`].
+    pub async fn spawn_with_send_faults() -> Self {
+        Self::spawn_with(Policy::default(), |_| {}, true).await
+    }
+
+    async fn spawn_with(
+        policy: Policy,
+        change_urls: impl FnOnce(&mut ProviderUrls),
+        with_faults: bool,
+    ) -> Self {
         let providers = MockProviders::spawn(ProviderSettings {
             seed: SEED,
             seconds_per_business_day: 0.01,
@@ -113,34 +276,64 @@ impl TestApp {
         let clock = ManualClock::new(test_start());
         let listener = server::bind_loopback().await.expect("bind loopback");
         let service_url = format!("http://{}", listener.local_addr().expect("bound address"));
+        let mut urls = ProviderUrls {
+            email: providers.email.url(),
+            sms: providers.sms.url(),
+            postal: providers.postal.url(),
+        };
+        change_urls(&mut urls);
         let config = ServiceConfig {
             database: Some(database.path().join("service.sqlite")),
             hash_profile: HashProfile::Fast,
             policy,
             admin_token: SecretString::from(ADMIN_TOKEN.to_owned()),
             server_key: SecretString::from("test server key".to_owned()),
-            providers: ProviderUrls {
-                email: providers.email.url(),
-                sms: providers.sms.url(),
-                postal: providers.postal.url(),
-            },
+            providers: urls,
             provider_retry: RetryPolicy::default(),
             sms_sender: SmsSender::default(),
             public_url: Some(service_url),
             trust_forwarded_for: true,
         };
-        let state = build_state(config, std::sync::Arc::new(clock.clone()))
-            .await
-            .expect("service state builds");
+        let clock_for_service = Arc::new(clock.clone());
+        let faults = with_faults.then(|| {
+            Arc::new(FaultyNotifier {
+                inner: HttpNotifier::new(ProviderClientSettings::from_config(&config)),
+                fault: Mutex::new(SendFault::None),
+                client: reqwest::Client::new(),
+                service_url: OnceLock::new(),
+            })
+        });
+        let state = match &faults {
+            Some(faulty) => {
+                build_state_with_notifier(config, clock_for_service, faulty.clone()).await
+            }
+            None => build_state(config, clock_for_service).await,
+        }
+        .expect("service state builds");
         let service = server::spawn(listener, router(state)).expect("service starts");
+        if let Some(faulty) = &faults {
+            faulty
+                .service_url
+                .set(service.url())
+                .expect("the URL is set once");
+        }
         Self {
             url: service.url(),
             client: reqwest::Client::new(),
             clock,
             providers,
+            faults,
             service,
             _database: database,
         }
+    }
+
+    /// Sets how sends fail from now on; only for [`TestApp::spawn_with_send_faults`].
+    pub fn set_send_fault(&self, fault: SendFault) {
+        self.faults
+            .as_ref()
+            .expect("an app from spawn_with_send_faults")
+            .set(fault);
     }
 
     pub fn advance(&self, by: Duration) {
@@ -304,6 +497,18 @@ impl TestApp {
 
     /// Waits (boundedly) for a letter to the person and returns its password.
     pub async fn posted_temporary_password(&self, someone: &Person) -> String {
+        let letters = self.letters(someone, 1).await;
+        let text = letters
+            .last()
+            .and_then(|letter| letter["text"].as_str())
+            .expect("a letter with a text");
+        recoverylab::load::inbox::temporary_password_in(text)
+            .expect("the letter holds a temporary password")
+    }
+
+    /// Returns the letters in the person's letterbox, oldest first, once there
+    /// are at least `at_least`, waiting at most 4 s.
+    pub async fn letters(&self, someone: &Person, at_least: usize) -> Vec<Value> {
         let address = &someone.mailing_address;
         for _ in 0..200 {
             let letterbox: Value = self
@@ -319,17 +524,13 @@ impl TestApp {
                 .json()
                 .await
                 .expect("letterbox JSON");
-            if let Some(text) = letterbox["letters"]
-                .as_array()
-                .and_then(|letters| letters.last())
-                .and_then(|letter| letter["text"].as_str())
-            {
-                return recoverylab::load::inbox::temporary_password_in(text)
-                    .expect("the letter holds a temporary password");
+            let letters = letterbox["letters"].as_array().cloned().unwrap_or_default();
+            if letters.len() >= at_least {
+                return letters;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        panic!("no letter arrived within 4 s");
+        panic!("fewer than {at_least} letters arrived within 4 s");
     }
 
     // ---- journey steps ----------------------------------------------------

@@ -8,6 +8,7 @@
 //!
 //! The steps of each journey are in the submodules, one file per journey.
 
+mod deliveries;
 mod enrollment;
 mod recovery;
 mod sign_in;
@@ -23,13 +24,14 @@ use tokio::sync::MutexGuard;
 
 use super::account::{Account, TemporaryPassword, TemporaryPasswordChannel};
 use super::clock::Clock;
+use super::delivery::{DeliveryChannel, DeliveryContent, DeliveryKey};
 use super::error::StepError;
-use super::flow::{Channel, Flow, IssuedCode, Journey, Step};
+use super::flow::{Channel, CodeSend, Flow, IssuedCode, Journey, Step};
 use super::hashing::{HashProfile, KeyedDigest, PasswordHasherProfile};
 use super::identity_limits::IdentityLimiter;
 use super::locks::KeyedLocks;
 use super::masking::{mask_email, mask_phone};
-use super::notifier::{EmailMessage, Notifier, SmsMessage};
+use super::notifier::{EmailMessage, Notifier, ProviderError, SendReceipt, SmsMessage};
 use super::policy::Policy;
 use super::response::{Destination, StepResponse};
 use super::secrets;
@@ -139,7 +141,8 @@ impl Engine {
             .map(|account| account.username))
     }
 
-    /// Deletes idle flows, stale rate-limit keys and expired sessions.
+    /// Deletes idle flows, stale rate-limit keys, expired sessions and the
+    /// delivery records past their `keep_until`.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
         self.store
@@ -147,6 +150,7 @@ impl Engine {
                 flows: now - self.policy.flow_idle_timeout,
                 rate_events: now - self.policy.identity_window,
                 sessions: now - self.policy.session_lifetime,
+                deliveries: now,
             })
             .await
     }
@@ -185,12 +189,12 @@ impl Engine {
         &self,
         locked: &mut LockedFlow<'_>,
         channel: Channel,
-        is_resend: bool,
+        send: CodeSend,
     ) -> Result<StepResponse, StepError> {
-        // Saved with the code by send_code; a refused send saves nothing.
+        // Saved with the code by send_code; a refused or failed send saves nothing.
         locked.flow.step = Step::Code;
         let sent_to = self
-            .send_code(&mut locked.flow, &mut locked.account, channel, is_resend)
+            .send_code(&mut locked.flow, &mut locked.account, channel, send)
             .await?;
         let mut response =
             StepResponse::new(locked.flow.journey, Some(&locked.flow.id), Some(Step::Code));
@@ -198,16 +202,26 @@ impl Engine {
         Ok(response)
     }
 
+    /// Sends a new code and saves it with the flow and account. Nothing is
+    /// saved until the provider accepts the message: a send that fails after
+    /// the client's retries leaves the flow, its limits and any earlier code
+    /// as they were. The new code is never stored, so it cannot work even if
+    /// the provider delivered it and only its response was lost.
     async fn send_code(
         &self,
         flow: &mut Flow,
         account: &mut Account,
         channel: Channel,
-        is_resend: bool,
+        send: CodeSend,
     ) -> Result<Destination, StepError> {
         let now = self.now();
-        flow.check_code_send(account, is_resend, now, &self.policy)?;
+        flow.check_code_send(account, send, now, &self.policy)?;
         let code = SecretString::from(secrets::one_time_code());
+        let receipt = self
+            .deliver_code(flow, account, channel, &code)
+            .await
+            .map_err(|error| send_failed(&flow.id, "code not sent", error))?;
+
         let issued = IssuedCode {
             digest: self
                 .digest
@@ -216,18 +230,36 @@ impl Engine {
             issued_at: now,
             wrong_submissions: 0,
         };
-        flow.record_code_sent(account, issued, is_resend, &self.policy);
+        flow.record_code_sent(account, issued, send, &self.policy);
+        let key = DeliveryKey {
+            channel: channel.into(),
+            provider_id: receipt.id,
+        };
+        let keep_until = now + self.policy.code_validity + self.policy.flow_idle_timeout;
+        self.record_sent(flow, key.clone(), DeliveryContent::Code, keep_until)
+            .await?;
+        flow.last_delivery = Some(key);
         self.store.save_account(account).await?;
         self.store.save_flow(flow).await?;
+        Ok(destination(account, channel))
+    }
 
-        let sequence = flow.resends.count_recent(now, chrono::Duration::hours(1));
-        let idempotency_key = format!("{}:code:{}:{}", flow.id, sequence, now.timestamp_millis());
+    async fn deliver_code(
+        &self,
+        flow: &Flow,
+        account: &Account,
+        channel: Channel,
+        code: &SecretString,
+    ) -> Result<SendReceipt, ProviderError> {
+        // Each code is a new message with its own key: reusing a key after a
+        // failed send would make the provider replay the old message.
+        let idempotency_key = format!("{}:code:{}", flow.id, secrets::opaque_id());
         let minutes = self.policy.code_validity.num_minutes();
         let text = SecretString::from(format!(
             "Your security code is {}. It expires in {minutes} minutes. We will never call you to ask for it.",
             code.expose_secret()
         ));
-        let sent = match channel {
+        match channel {
             Channel::Email => {
                 let message = EmailMessage {
                     to: account.email.clone(),
@@ -245,36 +277,30 @@ impl Engine {
                 };
                 self.notifier.send_sms(message).await
             }
-        };
-        if let Err(error) = sent {
-            tracing::warn!(flow_id = %flow.id, provider = error.provider, reason = %error.reason, "code not sent");
-            return Err(StepError::ProviderUnavailable {
-                provider: error.provider,
-            });
         }
-        Ok(destination(account, channel))
     }
 
-    async fn issue_temporary_password(
+    /// Generates and hashes a temporary password. The caller stores it on the
+    /// account only once the provider accepted the message that carries it.
+    async fn new_temporary_password(
         &self,
-        account: &mut Account,
-        temporary: &SecretString,
         channel: TemporaryPasswordChannel,
         now: DateTime<Utc>,
-    ) -> Result<Option<TemporaryPassword>, StepError> {
+    ) -> Result<(SecretString, TemporaryPassword), StepError> {
         let validity = match channel {
             TemporaryPasswordChannel::Post => self.policy.postal_temporary_password_validity,
             TemporaryPasswordChannel::Email => self.policy.email_temporary_password_validity,
         };
-        let hash = self.hash(temporary).await?;
-        let previous = account.temporary_password.replace(TemporaryPassword {
+        let temporary = SecretString::from(secrets::temporary_password());
+        let hash = self.hash(&temporary).await?;
+        let issued = TemporaryPassword {
             hash,
             channel,
             issued_at: now,
             expires_at: now + validity,
-        });
-        self.store.save_account(account).await?;
-        Ok(previous)
+            message_id: None,
+        };
+        Ok((temporary, issued))
     }
 
     async fn finish_with_session(
@@ -300,8 +326,18 @@ impl Engine {
             ),
             idempotency_key: format!("{flow_id}:password-changed"),
         };
-        if let Err(error) = self.notifier.send_email(message).await {
-            tracing::warn!(flow_id, provider = error.provider, reason = %error.reason, "password-changed notice not sent");
+        match self.notifier.send_email(message).await {
+            Ok(receipt) => {
+                let key = DeliveryKey {
+                    channel: DeliveryChannel::Email,
+                    provider_id: receipt.id,
+                };
+                let keep_until = self.now() + self.policy.flow_idle_timeout;
+                self.record_notice(account, flow_id, key, keep_until).await;
+            }
+            Err(error) => {
+                tracing::warn!(flow_id, provider = error.provider, reason = %error.reason, "password-changed notice not sent");
+            }
         }
     }
 
@@ -354,6 +390,15 @@ impl Engine {
 /// another flow never matches.
 fn code_input(flow_id: &str, code: &SecretString) -> String {
     format!("{flow_id}:{}", code.expose_secret().trim())
+}
+
+/// Logs a send that failed after the client's retries and returns the
+/// step's error. `what` names what was not sent, such as "code not sent".
+fn send_failed(flow_id: &str, what: &'static str, error: ProviderError) -> StepError {
+    tracing::warn!(flow_id, provider = error.provider, reason = %error.reason, "{what}");
+    StepError::ProviderUnavailable {
+        provider: error.provider,
+    }
 }
 
 fn client_key(client: &ClientAddress) -> String {

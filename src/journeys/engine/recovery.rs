@@ -115,17 +115,20 @@ impl Engine {
         Ok(response)
     }
 
-    /// Sends the code for a forgot-password flow by the channel the user chose.
+    /// Sends the code for a forgot-password flow by the channel the user
+    /// chose. The choice is open again, as a resend, once the provider
+    /// reports that the last code was not delivered.
     pub async fn choose_channel(
         &self,
         flow_id: &str,
         channel: Channel,
     ) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
-        locked
+        let last_status = self.last_delivery_status(&locked.flow).await?;
+        let send = locked
             .flow
-            .begin_step(Step::Channel, self.now(), &self.policy)?;
-        self.send_code_step(&mut locked, channel, false).await
+            .begin_channel_choice(last_status, self.now(), &self.policy)?;
+        self.send_code_step(&mut locked, channel, send).await
     }
 
     /// Sets a new password and revokes every session, outstanding code and

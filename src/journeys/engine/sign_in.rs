@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use super::{code_input, destination, Engine, CODE_DOMAIN};
 use crate::journeys::account::Account;
 use crate::journeys::error::StepError;
-use crate::journeys::flow::{CodeCheck, Flow, Journey, Step};
+use crate::journeys::flow::{CodeCheck, CodeSend, Flow, Journey, Step};
 use crate::journeys::identifiers::canonical;
 use crate::journeys::response::StepResponse;
 use crate::journeys::secrets;
@@ -64,8 +64,9 @@ impl Engine {
             Step::Code,
             now,
         );
+        let channel = account.second_factor.into();
         let sent_to = self
-            .send_code(&mut flow, account, account.second_factor.into(), false)
+            .send_code(&mut flow, account, channel, CodeSend::First)
             .await?;
         let mut response = StepResponse::new(Journey::SignIn, Some(&flow.id), Some(Step::Code));
         response.code_sent_to = Some(sent_to);
@@ -102,20 +103,24 @@ impl Engine {
             .flow
             .begin_step(Step::ConfirmContact, self.now(), &self.policy)?;
         let channel = locked.account.second_factor.into();
-        self.send_code_step(&mut locked, channel, false).await
+        self.send_code_step(&mut locked, channel, CodeSend::First)
+            .await
     }
 
-    /// Sends a new code in a flow that is waiting for one; it voids the old code.
+    /// Sends a new code in a flow that is waiting for one; it voids the old
+    /// code. After a reported delivery failure the 30-second interval is waived.
     pub async fn resend_code(&self, flow_id: &str) -> Result<StepResponse, StepError> {
         let mut locked = self.lock_flow(flow_id).await?;
         locked
             .flow
             .begin_step(Step::Code, self.now(), &self.policy)?;
+        let last_status = self.last_delivery_status(&locked.flow).await?;
+        let send = Flow::resend_kind(last_status);
         let channel = locked
             .flow
             .last_code_channel
             .unwrap_or_else(|| locked.account.second_factor.into());
-        self.send_code_step(&mut locked, channel, true).await
+        self.send_code_step(&mut locked, channel, send).await
     }
 
     /// Checks a one-time code. Sign-in ends here with a session; the recovery

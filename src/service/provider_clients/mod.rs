@@ -54,6 +54,18 @@ pub struct ProviderClientSettings {
     pub public_url: Option<String>,
 }
 
+impl ProviderClientSettings {
+    /// Takes the provider settings of a service configuration.
+    pub fn from_config(config: &crate::service::ServiceConfig) -> Self {
+        Self {
+            urls: config.providers.clone(),
+            retry: config.provider_retry.clone(),
+            sms_sender: config.sms_sender.clone(),
+            public_url: config.public_url.clone(),
+        }
+    }
+}
+
 pub struct HttpNotifier {
     client: reqwest::Client,
     settings: ProviderClientSettings,
