@@ -130,7 +130,7 @@ async fn emailed_password_flow(app: &TestApp, someone: &Person) -> String {
 
 #[tokio::test]
 async fn sms_callbacks_update_flow_status() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(SMS_PERSON, 1).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     assert_eq!(
@@ -168,7 +168,7 @@ async fn sms_callbacks_update_flow_status() {
 
 #[tokio::test]
 async fn email_bounce_shows_reason() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(EMAIL_PERSON, 2).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     let id = newest_email_id(&app, &someone).await;
@@ -184,7 +184,7 @@ async fn email_bounce_shows_reason() {
 
 #[tokio::test]
 async fn flow_status_before_any_send() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(JourneyKind::ForgotPassword, 3).await;
     let flow = app.forgot_password(&someone).await.flow_id();
     assert_eq!(
@@ -205,7 +205,7 @@ async fn flow_status_before_any_send() {
 
 #[tokio::test]
 async fn watching_does_not_keep_flow_alive() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(SMS_PERSON, 4).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     app.advance(Duration::minutes(29));
@@ -218,7 +218,7 @@ async fn watching_does_not_keep_flow_alive() {
 
 #[tokio::test]
 async fn unknown_ids_accepted() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let replies = [
         (
             "sms",
@@ -271,7 +271,7 @@ async fn report_before_send_response_merges() {
 
 #[tokio::test]
 async fn undelivered_sms_allows_immediate_resend() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(SMS_PERSON, 10).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     app.step_empty(&flow, "resend-code")
@@ -307,7 +307,7 @@ async fn undelivered_sms_allows_immediate_resend() {
 
 #[tokio::test]
 async fn delivered_sms_keeps_resend_interval() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(SMS_PERSON, 11).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     let sid = newest_text_id(&app, &someone).await;
@@ -322,7 +322,7 @@ async fn delivered_sms_keeps_resend_interval() {
 
 #[tokio::test]
 async fn failure_resends_count_hourly() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(SMS_PERSON, 12).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     for resend in 1..=5 {
@@ -345,7 +345,7 @@ async fn failure_resends_count_hourly() {
 
 #[tokio::test]
 async fn channel_choice_reopens_after_failure() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(JourneyKind::ForgotPassword, 13).await;
     let flow = forgot_password_at_code(&app, &someone, "sms").await;
     assert_eq!(status_of(&app, &flow).await["can_choose_channel"], false);
@@ -377,7 +377,7 @@ async fn channel_choice_reopens_after_failure() {
 
 #[tokio::test]
 async fn sign_in_cannot_choose_channel() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(SMS_PERSON, 14).await;
     let flow = app.sign_in(&someone, &someone.password).await.flow_id();
     let sid = newest_text_id(&app, &someone).await;
@@ -392,7 +392,7 @@ async fn sign_in_cannot_choose_channel() {
 
 #[tokio::test]
 async fn returned_letter_revokes_temporary_password() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(JourneyKind::TempPasswordPostal, 20).await;
     let flow = mailed_letter_flow(&app, &someone).await;
     let status = status_of(&app, &flow).await;
@@ -437,7 +437,7 @@ async fn returned_letter_revokes_temporary_password() {
 
 #[tokio::test]
 async fn delivered_letter_keeps_temporary_password() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(JourneyKind::TempPasswordPostal, 21).await;
     let flow = mailed_letter_flow(&app, &someone).await;
     let letter = app.letters(&someone, 1).await;
@@ -468,7 +468,7 @@ async fn return_before_response_revokes() {
 
 #[tokio::test]
 async fn bounced_email_allows_new_temporary_password() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_without_callbacks().await;
     let someone = app.enrolled(JourneyKind::TempPasswordEmail, 23).await;
     let flow = emailed_password_flow(&app, &someone).await;
     app.step_empty(&flow, "email-temporary-password")

@@ -237,6 +237,17 @@ pub fn test_start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap()
 }
 
+/// How a [`TestApp`]'s service sends messages.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sends {
+    /// Through the mocks, which report each status to the service.
+    Real,
+    /// Through the mocks, with no status callback URL.
+    NoCallbacks,
+    /// Through a [`FaultyNotifier`] with no status callback URL.
+    Faulty,
+}
+
 impl TestApp {
     /// Starts mocks and service on a fresh SQLite file, fast hashing, and a
     /// postal day of 10 ms.
@@ -245,26 +256,33 @@ impl TestApp {
     }
 
     pub async fn spawn_with_policy(policy: Policy) -> Self {
-        Self::spawn_with(policy, |_| {}, false).await
+        Self::spawn_with(policy, |_| {}, Sends::Real).await
+    }
+
+    /// Starts an app that names no status callback URL, so the mocks report
+    /// nothing and a test posts each status report itself.
+    pub async fn spawn_without_callbacks() -> Self {
+        Self::spawn_with(Policy::default(), |_| {}, Sends::NoCallbacks).await
     }
 
     /// Starts an app whose provider URLs `change` edits, such as pointing
     /// one provider at a closed port.
     pub async fn spawn_with_provider_urls(change: impl FnOnce(&mut ProviderUrls)) -> Self {
-        Self::spawn_with(Policy::default(), change, false).await
+        Self::spawn_with(Policy::default(), change, Sends::Real).await
     }
 
     /// Starts an app whose sends pass through a [`FaultyNotifier`], set
     /// through [`TestApp::set_send_fault`].
     pub async fn spawn_with_send_faults() -> Self {
-        Self::spawn_with(Policy::default(), |_| {}, true).await
+        Self::spawn_with(Policy::default(), |_| {}, Sends::Faulty).await
     }
 
     async fn spawn_with(
         policy: Policy,
         change_urls: impl FnOnce(&mut ProviderUrls),
-        with_faults: bool,
+        sends: Sends,
     ) -> Self {
+        let with_faults = sends == Sends::Faulty;
         let providers = MockProviders::spawn(ProviderSettings {
             seed: SEED,
             seconds_per_business_day: 0.01,
@@ -291,7 +309,8 @@ impl TestApp {
             providers: urls,
             provider_retry: RetryPolicy::default(),
             sms_sender: SmsSender::default(),
-            public_url: Some(service_url),
+            // Real status reports would race the ones faulty sends post.
+            public_url: (sends == Sends::Real).then_some(service_url),
             trust_forwarded_for: true,
         };
         let clock_for_service = Arc::new(clock.clone());
