@@ -1,25 +1,34 @@
 //! Which message and which attempt a send is: the bookkeeping behind the
 //! deterministic draws, with no HTTP or clock, so that the simulator can reuse it.
 //!
-//! A message is identified by its recipient and its ordinal among the distinct
-//! messages to that recipient. A send with a new idempotency key, or without one,
-//! is a new message. A send that repeats a key is another attempt at the same
-//! message, or a replay once an attempt created the message.
+//! A message is identified by its recipient and its ordinal among the messages
+//! accepted for that recipient so far, plus one. Every attempt that does not
+//! replay an accepted message, whatever its idempotency key, is the next
+//! attempt at that ordinal. So a sender that gives up on a message and sends
+//! a new one in its place (a new code after a failed send, say) continues the
+//! same sequence of draws, and two runs draw the same faults even when a
+//! wall-clock outage window makes one of them give up where the other did not.
+//! A send that repeats the key of an accepted message is a replay.
 
 use std::collections::HashMap;
 
 use super::inbox::{BoundedMap, IDEMPOTENCY_CAPACITY};
 
-/// Idempotency keys and message ordinals of one provider.
+/// Idempotency keys and per-recipient draw positions of one provider.
 pub struct AttemptBook {
-    /// Distinct messages sent to each canonical recipient so far.
-    ordinals: HashMap<String, u64>,
+    recipients: HashMap<String, RecipientRecord>,
     keys: BoundedMap<KeyRecord>,
 }
 
-struct KeyRecord {
-    message_ordinal: u64,
+#[derive(Default)]
+struct RecipientRecord {
+    /// Messages accepted for this recipient so far.
+    accepted: u64,
+    /// Attempts drawn since the last accepted message.
     attempts: u32,
+}
+
+struct KeyRecord {
     /// The message the key created, once an attempt was accepted.
     message_id: Option<String>,
 }
@@ -29,8 +38,8 @@ struct KeyRecord {
 pub enum Attempt {
     /// The key already created message `id`; nothing is drawn.
     Replay { id: String },
-    /// An attempt to draw for: message `message_ordinal` to the recipient, attempt
-    /// `attempt` (1-based) of its key. `retry` is true when the key was known.
+    /// A new attempt, drawn from (`message_ordinal`, `attempt`); `retry` is set
+    /// when the attempt repeats a key seen before.
     Draw {
         message_ordinal: u64,
         attempt: u32,
@@ -39,50 +48,43 @@ pub enum Attempt {
 }
 
 impl AttemptBook {
-    /// Creates an empty book that remembers the latest [`IDEMPOTENCY_CAPACITY`] keys.
     pub fn new() -> Self {
         Self {
-            ordinals: HashMap::new(),
+            recipients: HashMap::new(),
             keys: BoundedMap::new(IDEMPOTENCY_CAPACITY),
         }
     }
 
-    /// Identifies a send to `recipient` (canonical form) with an optional key, and
-    /// records it.
+    /// Identifies an attempt to send to `recipient` with an optional
+    /// idempotency `key`.
     pub fn begin(&mut self, recipient: &str, key: Option<&str>) -> Attempt {
+        let mut retry = false;
         if let Some(record) = key.and_then(|key| self.keys.get_mut(key)) {
             if let Some(id) = &record.message_id {
                 return Attempt::Replay { id: id.clone() };
             }
-            record.attempts += 1;
-            return Attempt::Draw {
-                message_ordinal: record.message_ordinal,
-                attempt: record.attempts,
-                retry: true,
-            };
+            retry = true;
+        } else if let Some(key) = key {
+            self.keys
+                .insert(key.to_owned(), KeyRecord { message_id: None });
         }
 
-        let ordinal = self.ordinals.entry(recipient.to_owned()).or_insert(0);
-        *ordinal += 1;
-        let message_ordinal = *ordinal;
-        if let Some(key) = key {
-            let record = KeyRecord {
-                message_ordinal,
-                attempts: 1,
-                message_id: None,
-            };
-            self.keys.insert(key.to_owned(), record);
-        }
+        let position = self.recipients.entry(recipient.to_owned()).or_default();
+        position.attempts += 1;
         Attempt::Draw {
-            message_ordinal,
-            attempt: 1,
-            retry: false,
+            message_ordinal: position.accepted + 1,
+            attempt: position.attempts,
+            retry,
         }
     }
 
-    /// Records that the attempt with `key` created message `id`, so that later
-    /// attempts with the key replay it.
-    pub fn accept(&mut self, key: Option<&str>, id: &str) {
+    /// Records that the attempt just drawn for `recipient` created message
+    /// `id`, so that its key replays it and the next message gets the next
+    /// ordinal.
+    pub fn accept(&mut self, recipient: &str, key: Option<&str>, id: &str) {
+        let position = self.recipients.entry(recipient.to_owned()).or_default();
+        position.accepted += 1;
+        position.attempts = 0;
         if let Some(record) = key.and_then(|key| self.keys.get_mut(key)) {
             record.message_id = Some(id.to_owned());
         }
@@ -112,15 +114,27 @@ mod tests {
         let mut book = AttemptBook::new();
         assert_eq!(book.begin("jane", Some("k1")), draw(1, 1, false));
         assert_eq!(book.begin("jane", Some("k1")), draw(1, 2, true));
+        book.accept("jane", Some("k1"), "SM1");
         assert_eq!(book.begin("jane", Some("k2")), draw(2, 1, false));
         assert_eq!(book.begin("john", Some("k3")), draw(1, 1, false));
+    }
+
+    #[test]
+    fn replacement_message_continues_attempts() {
+        let mut book = AttemptBook::new();
+        assert_eq!(book.begin("jane", Some("k1")), draw(1, 1, false));
+        assert_eq!(book.begin("jane", Some("k1")), draw(1, 2, true));
+        // The sender gave up on k1 and sends a new message in its place.
+        assert_eq!(book.begin("jane", Some("k2")), draw(1, 3, false));
+        book.accept("jane", Some("k2"), "SM1");
+        assert_eq!(book.begin("jane", Some("k3")), draw(2, 1, false));
     }
 
     #[test]
     fn accepted_key_replays() {
         let mut book = AttemptBook::new();
         book.begin("jane", Some("k1"));
-        book.accept(Some("k1"), "SM1");
+        book.accept("jane", Some("k1"), "SM1");
         assert_eq!(
             book.begin("jane", Some("k1")),
             Attempt::Replay {
@@ -130,12 +144,13 @@ mod tests {
     }
 
     #[test]
-    fn sends_without_key_are_new_messages() {
+    fn sends_without_key_are_never_retries() {
         let mut book = AttemptBook::new();
         for ordinal in 1..=3 {
             assert_eq!(book.begin("jane", None), draw(ordinal, 1, false));
+            book.accept("jane", None, &format!("SM{ordinal}"));
         }
-        book.accept(None, "SM1");
         assert_eq!(book.begin("jane", None), draw(4, 1, false));
+        assert_eq!(book.begin("jane", None), draw(4, 2, false));
     }
 }

@@ -276,7 +276,7 @@ mod tests {
             desk.admit(&mut book, now, "5555550142", Some("k")),
             Admission::Accept(_)
         ));
-        book.accept(Some("k"), "SM1");
+        book.accept("5555550142", Some("k"), "SM1");
         match desk.admit(&mut book, now, "5555550142", Some("k")) {
             Admission::Replay(id) => assert_eq!(id, "SM1"),
             _ => panic!("a known key replays"),

@@ -225,8 +225,9 @@ impl EmailState {
             let admission = desk.admit(&mut inner.book, now, &inbox, key.as_deref());
             let id = match &admission {
                 Admission::Accept(draw) => {
+                    let recipient = inbox.clone();
                     let id = inner.accept(desk, now, inbox, message, status_callback, draw);
-                    inner.book.accept(key.as_deref(), &id);
+                    inner.book.accept(&recipient, key.as_deref(), &id);
                     Some(id)
                 }
                 Admission::Replay(id) => Some(id.clone()),

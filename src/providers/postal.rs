@@ -247,15 +247,11 @@ impl PostalState {
             let mut office = lock(&self.shared.office);
             let now = office.catch_up(desk, now).0;
             let office = &mut *office;
-            match desk.admit(
-                &mut office.book,
-                now,
-                &letterbox.recipient(),
-                key.as_deref(),
-            ) {
+            let recipient = letterbox.recipient();
+            match desk.admit(&mut office.book, now, &recipient, key.as_deref()) {
                 Admission::Accept(draw) => {
                     let view = office.post(desk, now, letterbox, mailing, &draw);
-                    office.book.accept(key.as_deref(), &view.id);
+                    office.book.accept(&recipient, key.as_deref(), &view.id);
                     (Admission::Accept(draw), Some(view))
                 }
                 Admission::Replay(id) => {

@@ -408,8 +408,9 @@ impl SmsInner {
             accepted_at: now,
         };
         let view = record.view();
+        self.book
+            .accept(&record.handset, request.idempotency_key.as_deref(), &sid);
         self.messages.insert(sid.clone(), record);
-        self.book.accept(request.idempotency_key.as_deref(), &sid);
 
         if draw.fault == Some(Fault::SilentLoss) {
             desk.stats.add(Counter::Lost);
