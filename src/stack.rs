@@ -103,6 +103,7 @@ pub struct Stack {
     /// Base URLs the service sends through: the mocks, or the external providers chosen.
     pub service_providers: ProviderUrls,
     purger: tokio::task::JoinHandle<()>,
+    notice_sender: tokio::task::JoinHandle<()>,
 }
 
 impl Stack {
@@ -157,6 +158,7 @@ impl Stack {
 
         let engine = Arc::clone(&state.engine);
         let purger = reference_service::spawn_purger(Arc::clone(&engine));
+        let notice_sender = reference_service::spawn_notice_sender(Arc::clone(&engine));
         let service = server::spawn(listeners.service, reference_service::router(state))?;
         tracing::info!(service = %service.addr, hash_profile = engine.hash_profile().name(), "reference service started");
         Ok(Self {
@@ -166,6 +168,7 @@ impl Stack {
             engine,
             service_providers,
             purger,
+            notice_sender,
         })
     }
 
@@ -178,8 +181,11 @@ impl Stack {
     }
 
     /// Stops the service first, so no step is cut off from its providers.
+    /// Notices not sent yet stay in the store; a SQLite file keeps them for
+    /// the next start.
     pub async fn stop(self) -> std::io::Result<()> {
         self.purger.abort();
+        self.notice_sender.abort();
         let service = self.service.stop().await;
         let providers = self.providers.stop().await;
         service.and(providers)

@@ -7,6 +7,7 @@ mod common;
 
 use chrono::Duration;
 use common::{postal_event_body, Reply, SendFault, TestApp};
+use recoverylab::journeys::notice::PendingNotice;
 use recoverylab::people::{JourneyKind, Person};
 use serde_json::{json, Value};
 
@@ -631,4 +632,160 @@ async fn unreachable_provider_allows_retry() {
         .assert_ok();
     let code = app.latest_email_code(&someone).await;
     app.submit_code(&flow, &code).await.assert_ok();
+}
+
+// ---- the password-changed notice ----------------------------------------------
+
+/// Walks J3 with the code by text up to the new-password step, so the email
+/// provider is used for nothing before the notice.
+async fn at_new_password_by_sms(app: &TestApp, someone: &Person) -> String {
+    let flow = forgot_password_at_code(app, someone, "sms").await;
+    let code = app.latest_sms_code(someone).await;
+    app.submit_code(&flow, &code).await.assert_ok();
+    flow
+}
+
+async fn change_password(app: &TestApp, flow: &str, someone: &Person) {
+    app.step(
+        flow,
+        "new-password",
+        json!({"password": someone.new_password}),
+    )
+    .await
+    .assert_ok();
+}
+
+#[tokio::test]
+async fn password_change_emails_notice() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::ForgotPassword, 40).await;
+    let flow = at_new_password_by_sms(&app, &someone).await;
+
+    change_password(&app, &flow, &someone).await;
+
+    let mut notices = Vec::new();
+    for _ in 0..250 {
+        notices = app.password_changed_notices(&someone).await;
+        if !notices.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(notices.len(), 1, "one notice arrives within 5 s");
+    assert!(
+        app.pending_notices().await.is_empty(),
+        "the sent notice left the outbox"
+    );
+}
+
+#[tokio::test]
+async fn new_password_does_not_wait_for_email() {
+    // A listener that never responds: every email attempt runs into the
+    // provider client's 3-second timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let silent_url = format!("http://{}", silent.local_addr().expect("an address"));
+    let app = TestApp::spawn_with_provider_urls(|urls| urls.email = silent_url).await;
+    let someone = app.enrolled(JourneyKind::ForgotPassword, 41).await;
+    let flow = at_new_password_by_sms(&app, &someone).await;
+
+    let started = std::time::Instant::now();
+    change_password(&app, &flow, &someone).await;
+    let took = started.elapsed();
+
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "the new-password step took {took:?}, so it waited for the email provider"
+    );
+    let pending = app.pending_notices().await;
+    assert_eq!(pending.len(), 1, "the notice waits in the outbox");
+    assert_eq!(pending[0].flow_id, flow);
+}
+
+/// Waits for the outbox's first notice to have failed `attempts` times and
+/// returns it.
+async fn notice_after_failures(app: &TestApp, attempts: u32) -> PendingNotice {
+    let what = format!("a notice with {attempts} failed attempts");
+    let pending = app
+        .wait_for_outbox(&what, |notices| {
+            notices
+                .first()
+                .is_some_and(|notice| notice.attempts == attempts)
+        })
+        .await;
+    pending[0].clone()
+}
+
+/// Enrolls person `index`, changes their password while sends fail with
+/// `fault`, and waits for the notice's first failed attempt.
+async fn password_changed_during(
+    app: &TestApp,
+    index: u64,
+    fault: SendFault,
+) -> (Person, PendingNotice) {
+    let someone = app.enrolled(JourneyKind::ForgotPassword, index).await;
+    let flow = at_new_password_by_sms(app, &someone).await;
+    app.set_send_fault(fault);
+    change_password(app, &flow, &someone).await;
+    let notice = notice_after_failures(app, 1).await;
+    (someone, notice)
+}
+
+#[tokio::test]
+async fn notice_retried_after_provider_outage() {
+    let app = TestApp::spawn_with_send_faults().await;
+    let (someone, first) = password_changed_during(&app, 42, SendFault::Unreachable).await;
+    let changed_at = first.created_at;
+    assert_eq!(
+        first.next_attempt_at,
+        changed_at + Duration::seconds(1),
+        "the first retry waits 1 s"
+    );
+
+    app.advance(Duration::seconds(1));
+    let second = notice_after_failures(&app, 2).await;
+    assert_eq!(
+        second.next_attempt_at,
+        changed_at + Duration::seconds(3),
+        "the second retry waits 2 s"
+    );
+    assert!(
+        app.password_changed_notices(&someone).await.is_empty(),
+        "nothing arrives during the outage"
+    );
+
+    app.set_send_fault(SendFault::None);
+    app.advance(Duration::seconds(2));
+    let notices = app.notices_after_outbox_empties(&someone).await;
+    assert_eq!(notices.len(), 1, "the notice arrives after the outage");
+}
+
+#[tokio::test]
+async fn notice_sent_once_after_lost_response() {
+    let app = TestApp::spawn_with_send_faults().await;
+    let (someone, _) = password_changed_during(&app, 43, SendFault::FailAfterDelivery).await;
+    assert_eq!(
+        app.password_changed_notices(&someone).await.len(),
+        1,
+        "the provider delivered the first attempt"
+    );
+
+    app.set_send_fault(SendFault::None);
+    app.advance(Duration::seconds(1));
+    let notices = app.notices_after_outbox_empties(&someone).await;
+    assert_eq!(notices.len(), 1, "the retry is not delivered again");
+}
+
+#[tokio::test]
+async fn stale_notice_dropped() {
+    let app = TestApp::spawn_with_send_faults().await;
+    let (someone, _) = password_changed_during(&app, 44, SendFault::Unreachable).await;
+
+    // The provider works again, but only after the give-up limit.
+    app.set_send_fault(SendFault::None);
+    app.advance(Duration::hours(24) + Duration::seconds(1));
+    let notices = app.notices_after_outbox_empties(&someone).await;
+    assert!(
+        notices.is_empty(),
+        "a notice older than 24 hours is dropped, not sent"
+    );
 }

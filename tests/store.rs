@@ -7,6 +7,7 @@ use recoverylab::journeys::delivery::{
     DeliveryChannel, DeliveryContent, DeliveryKey, DeliveryStatus, SentMessage, StatusReport,
 };
 use recoverylab::journeys::flow::{Flow, Journey, Step};
+use recoverylab::journeys::notice::PendingNotice;
 use recoverylab::journeys::window::EventWindow;
 use recoverylab::store::{MemoryStore, PurgeCutoffs, SqliteStore, Store};
 
@@ -137,6 +138,69 @@ async fn delivery_conformance(store: &dyn Store, account_id: AccountId, now: Dat
         .is_none());
 }
 
+fn notice(flow_id: &str, account_id: AccountId, created_at: DateTime<Utc>) -> PendingNotice {
+    PendingNotice::password_changed(account_id, flow_id, "ana@example.org", created_at)
+}
+
+/// Checks the outbox of notices: due ones come oldest first in bounded
+/// batches, a rescheduled one waits for its time, and sent or stale ones
+/// leave. Returns the one notice it leaves in the outbox.
+async fn notice_conformance(
+    store: &dyn Store,
+    account_id: AccountId,
+    now: DateTime<Utc>,
+) -> PendingNotice {
+    let oldest = notice("n1", account_id, now - Duration::hours(2));
+    let older = notice("n2", account_id, now - Duration::hours(1));
+    let mut later = notice("n3", account_id, now);
+    later.next_attempt_at = now + Duration::seconds(1);
+    for pending in [&later, &older, &oldest] {
+        store.enqueue_notice(pending).await.unwrap();
+    }
+    let mut again = oldest.clone();
+    again.attempts = 5;
+    store.enqueue_notice(&again).await.unwrap();
+
+    assert_eq!(
+        store.due_notices(now, 32).await.unwrap(),
+        vec![oldest.clone(), older.clone()],
+        "due notices come oldest first; a repeated key does not replace the first"
+    );
+    assert_eq!(
+        store.due_notices(now, 1).await.unwrap(),
+        vec![oldest.clone()],
+        "the batch is bounded by the limit"
+    );
+
+    let mut retried = oldest.clone();
+    retried.record_failure(now);
+    store.reschedule_notice(&retried).await.unwrap();
+    assert_eq!(
+        store.due_notices(now, 32).await.unwrap(),
+        vec![older.clone()],
+        "a rescheduled notice waits for its next attempt"
+    );
+    let one_second_later = now + Duration::seconds(1);
+    assert_eq!(
+        store.due_notices(one_second_later, 32).await.unwrap(),
+        vec![retried.clone(), older.clone(), later.clone()],
+        "a rescheduled notice keeps its place and its attempt count"
+    );
+
+    store.delete_notice(&older.idempotency_key).await.unwrap();
+    let dropped = store
+        .delete_notices_created_before(now - Duration::minutes(90))
+        .await
+        .unwrap();
+    assert_eq!(dropped, vec![retried], "only the stale notice is dropped");
+    assert_eq!(
+        store.due_notices(one_second_later, 32).await.unwrap(),
+        vec![later.clone()],
+        "sent and stale notices are gone"
+    );
+    later
+}
+
 async fn conformance(store: &dyn Store) {
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap();
 
@@ -226,6 +290,7 @@ async fn conformance(store: &dyn Store) {
         .unwrap();
 
     delivery_conformance(store, ana.id, now).await;
+    let pending = notice_conformance(store, ana.id, now).await;
 
     let purged = store
         .purge(PurgeCutoffs {
@@ -255,6 +320,14 @@ async fn conformance(store: &dyn Store) {
             .unwrap()
             .is_some(),
         "a delivery within its keep_until stays"
+    );
+    assert_eq!(
+        store
+            .due_notices(now + Duration::days(2), 32)
+            .await
+            .unwrap(),
+        vec![pending],
+        "purging keeps pending notices"
     );
     assert!(store.flow("aa").await.unwrap().is_none());
     assert!(store.flow("bb").await.unwrap().is_some());
@@ -291,16 +364,24 @@ async fn sqlite_file_store_conforms() {
 async fn sqlite_store_survives_reopening() {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("store.sqlite");
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0).unwrap();
+    let pending = notice("f9", 1, now);
     {
         let store = SqliteStore::open(&path).await.unwrap();
         store
             .insert_accounts(vec![account("Cai", "d9")])
             .await
             .unwrap();
+        store.enqueue_notice(&pending).await.unwrap();
     }
     let reopened = SqliteStore::open(&path).await.unwrap();
     assert!(
         reopened.account_by_username("cai").await.unwrap().is_some(),
         "accounts persist in the file"
+    );
+    assert_eq!(
+        reopened.due_notices(now, 32).await.unwrap(),
+        vec![pending],
+        "pending notices persist in the file"
     );
 }

@@ -14,6 +14,7 @@ pub mod identifiers;
 pub mod identity_limits;
 pub mod locks;
 pub mod masking;
+pub mod notice;
 pub mod notifier;
 pub mod password_policy;
 pub mod policy;

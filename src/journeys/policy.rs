@@ -25,6 +25,8 @@ pub struct Policy {
     pub session_lifetime: Duration,
     /// The terms-of-service version a user accepts at the end of a recovery.
     pub terms_version: u32,
+    /// How long a password-changed notice is retried before it is dropped.
+    pub notice_give_up_after: Duration,
 }
 
 impl Default for Policy {
@@ -46,6 +48,7 @@ impl Default for Policy {
             flow_idle_timeout: Duration::minutes(30),
             session_lifetime: Duration::hours(12),
             terms_version: 1,
+            notice_give_up_after: Duration::hours(24),
         }
     }
 }

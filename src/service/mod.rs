@@ -209,3 +209,27 @@ pub fn spawn_purger(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
         }
     })
 }
+
+/// How often the notice sender looks for due password-changed notices.
+pub const NOTICE_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Sends the due password-changed notices every 250 ms until the task is
+/// aborted. The notices wait in the store, so the ones a stopped service did
+/// not send go out after it starts again on the same SQLite file.
+pub fn spawn_notice_sender(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(NOTICE_POLL_INTERVAL);
+        // A slow batch delays the next one instead of starting a burst.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match engine.deliver_due_notices().await {
+                Ok(0) => {}
+                Ok(delivered) => tracing::debug!(delivered, "password-changed notices sent"),
+                Err(error) => {
+                    tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "sending password-changed notices failed")
+                }
+            }
+        }
+    })
+}

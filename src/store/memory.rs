@@ -10,6 +10,7 @@ use super::{InsertSummary, PurgeCutoffs, Store, StoreError};
 use crate::journeys::account::{Account, AccountId};
 use crate::journeys::delivery::{Delivery, DeliveryKey, SentMessage, StatusReport};
 use crate::journeys::flow::Flow;
+use crate::journeys::notice::PendingNotice;
 use crate::journeys::window::EventWindow;
 
 #[derive(Default)]
@@ -21,6 +22,8 @@ struct Tables {
     sessions: HashMap<String, (AccountId, DateTime<Utc>)>,
     rate_events: HashMap<String, EventWindow>,
     deliveries: HashMap<DeliveryKey, Delivery>,
+    /// Pending notices by idempotency key.
+    notices: HashMap<String, PendingNotice>,
 }
 
 impl Tables {
@@ -211,5 +214,61 @@ impl Store for MemoryStore {
             .deliveries
             .retain(|_, delivery| delivery.keep_until >= cutoffs.deliveries);
         Ok((before - tables.record_count()) as u64)
+    }
+
+    async fn enqueue_notice(&self, notice: &PendingNotice) -> Result<(), StoreError> {
+        self.tables()
+            .notices
+            .entry(notice.idempotency_key.clone())
+            .or_insert_with(|| notice.clone());
+        Ok(())
+    }
+
+    async fn due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingNotice>, StoreError> {
+        let tables = self.tables();
+        let mut due: Vec<PendingNotice> = tables
+            .notices
+            .values()
+            .filter(|notice| notice.next_attempt_at <= now)
+            .cloned()
+            .collect();
+        due.sort_by(|a, b| {
+            (a.created_at, &a.idempotency_key).cmp(&(b.created_at, &b.idempotency_key))
+        });
+        due.truncate(limit);
+        Ok(due)
+    }
+
+    async fn reschedule_notice(&self, notice: &PendingNotice) -> Result<(), StoreError> {
+        if let Some(stored) = self.tables().notices.get_mut(&notice.idempotency_key) {
+            *stored = notice.clone();
+        }
+        Ok(())
+    }
+
+    async fn delete_notice(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        self.tables().notices.remove(idempotency_key);
+        Ok(())
+    }
+
+    async fn delete_notices_created_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<PendingNotice>, StoreError> {
+        let mut tables = self.tables();
+        let stale: Vec<String> = tables
+            .notices
+            .values()
+            .filter(|notice| notice.created_at < cutoff)
+            .map(|notice| notice.idempotency_key.clone())
+            .collect();
+        Ok(stale
+            .iter()
+            .filter_map(|key| tables.notices.remove(key))
+            .collect())
     }
 }

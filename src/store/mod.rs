@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::journeys::account::{Account, AccountId};
 use crate::journeys::delivery::{Delivery, DeliveryKey, SentMessage, StatusReport};
 use crate::journeys::flow::Flow;
+use crate::journeys::notice::PendingNotice;
 use crate::journeys::window::EventWindow;
 
 pub use memory::MemoryStore;
@@ -98,5 +99,27 @@ pub trait Store: Send + Sync + 'static {
     async fn delivery(&self, key: &DeliveryKey) -> Result<Option<Delivery>, StoreError>;
 
     /// Deletes the records older than the cutoffs and returns how many went.
+    /// Pending notices are not purged: they leave the outbox when sent or
+    /// through [`Store::delete_notices_created_before`].
     async fn purge(&self, cutoffs: PurgeCutoffs) -> Result<u64, StoreError>;
+
+    /// Adds a notice to the outbox. A notice whose idempotency key is already
+    /// there is left as it was.
+    async fn enqueue_notice(&self, notice: &PendingNotice) -> Result<(), StoreError>;
+    /// Returns at most `limit` notices whose next attempt is due at `now`,
+    /// oldest first.
+    async fn due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingNotice>, StoreError>;
+    /// Saves a notice's attempt count and next attempt time after a failed send.
+    async fn reschedule_notice(&self, notice: &PendingNotice) -> Result<(), StoreError>;
+    /// Deletes the notice with this idempotency key, once it was sent.
+    async fn delete_notice(&self, idempotency_key: &str) -> Result<(), StoreError>;
+    /// Deletes the notices created before `cutoff` and returns them.
+    async fn delete_notices_created_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<PendingNotice>, StoreError>;
 }

@@ -14,6 +14,7 @@ use super::{InsertSummary, PurgeCutoffs, Store, StoreError};
 use crate::journeys::account::{Account, AccountId};
 use crate::journeys::delivery::{Delivery, DeliveryKey, SentMessage, StatusReport};
 use crate::journeys::flow::Flow;
+use crate::journeys::notice::PendingNotice;
 use crate::journeys::window::EventWindow;
 
 /// Reads go through a pool of connections and writes through one connection.
@@ -337,4 +338,69 @@ impl Store for SqliteStore {
         }
         Ok(purged)
     }
+
+    async fn enqueue_notice(&self, notice: &PendingNotice) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notices (idempotency_key, created_at, next_attempt_at, data) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&notice.idempotency_key)
+        .bind(notice.created_at.timestamp_millis())
+        .bind(notice.next_attempt_at.timestamp_millis())
+        .bind(encode(notice))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn due_notices(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingNotice>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idempotency_key, data FROM notices WHERE next_attempt_at <= ? \
+             ORDER BY created_at, idempotency_key LIMIT ?",
+        )
+        .bind(now.timestamp_millis())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_notice).collect()
+    }
+
+    async fn reschedule_notice(&self, notice: &PendingNotice) -> Result<(), StoreError> {
+        sqlx::query("UPDATE notices SET next_attempt_at = ?, data = ? WHERE idempotency_key = ?")
+            .bind(notice.next_attempt_at.timestamp_millis())
+            .bind(encode(notice))
+            .bind(&notice.idempotency_key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_notice(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM notices WHERE idempotency_key = ?")
+            .bind(idempotency_key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_notices_created_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<PendingNotice>, StoreError> {
+        let rows =
+            sqlx::query("DELETE FROM notices WHERE created_at < ? RETURNING idempotency_key, data")
+                .bind(cutoff.timestamp_millis())
+                .fetch_all(&self.writer)
+                .await?;
+        rows.iter().map(decode_notice).collect()
+    }
+}
+
+fn decode_notice(row: &sqlx::sqlite::SqliteRow) -> Result<PendingNotice, StoreError> {
+    let key = format!("notice {}", row.get::<&str, _>("idempotency_key"));
+    decode(&key, row.get::<&str, _>("data"))
 }

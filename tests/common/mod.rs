@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use recoverylab::journeys::clock::ManualClock;
 use recoverylab::journeys::hashing::HashProfile;
+use recoverylab::journeys::notice::{PendingNotice, PASSWORD_CHANGED_SUBJECT};
 use recoverylab::journeys::notifier::{
     EmailMessage, Letter, LetterReceipt, Notifier, ProviderError, SendReceipt, SmsMessage,
 };
 use recoverylab::journeys::policy::Policy;
+use recoverylab::journeys::Engine;
 use recoverylab::load::enroll::enrollment_json;
 use recoverylab::people::{person, JourneyKind, JourneyMix, Person};
 use recoverylab::providers::{MockProviders, ProviderSettings};
@@ -18,7 +20,9 @@ use recoverylab::server::{self, RunningServer};
 use recoverylab::service::provider_clients::{
     HttpNotifier, ProviderClientSettings, ProviderUrls, RetryPolicy, SmsSender,
 };
-use recoverylab::service::{build_state, build_state_with_notifier, router, ServiceConfig};
+use recoverylab::service::{
+    build_state, build_state_with_notifier, router, spawn_notice_sender, ServiceConfig,
+};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -33,8 +37,17 @@ pub struct TestApp {
     pub providers: MockProviders,
     /// The fault switch of an app from [`TestApp::spawn_with_send_faults`].
     pub faults: Option<Arc<FaultyNotifier>>,
+    pub engine: Arc<Engine>,
     service: RunningServer,
+    /// The service's notice sender, as `serve` runs it, on the app's clock.
+    notice_sender: tokio::task::JoinHandle<()>,
     _database: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.notice_sender.abort();
+    }
 }
 
 /// How a [`FaultyNotifier`] treats the sends that pass through it.
@@ -329,6 +342,8 @@ impl TestApp {
             None => build_state(config, clock_for_service).await,
         }
         .expect("service state builds");
+        let engine = Arc::clone(&state.engine);
+        let notice_sender = spawn_notice_sender(Arc::clone(&engine));
         let service = server::spawn(listener, router(state)).expect("service starts");
         if let Some(faulty) = &faults {
             faulty
@@ -342,7 +357,9 @@ impl TestApp {
             clock,
             providers,
             faults,
+            engine,
             service,
+            notice_sender,
             _database: database,
         }
     }
@@ -478,6 +495,47 @@ impl TestApp {
             self.providers.sms.url()
         ))
         .await
+    }
+
+    /// Returns the "your password was changed" emails in the person's inbox.
+    pub async fn password_changed_notices(&self, someone: &Person) -> Vec<Value> {
+        let mut emails = self.emails(&someone.email).await;
+        emails.retain(|message| message["subject"] == PASSWORD_CHANGED_SUBJECT);
+        emails
+    }
+
+    /// Returns the notices waiting in the service's outbox, due or not.
+    pub async fn pending_notices(&self) -> Vec<PendingNotice> {
+        let any_time = DateTime::<Utc>::MAX_UTC;
+        self.engine
+            .store()
+            .due_notices(any_time, usize::MAX)
+            .await
+            .expect("the outbox can be read")
+    }
+
+    /// Waits, at most 5 s, until `done` holds for the outbox, and returns it.
+    pub async fn wait_for_outbox(
+        &self,
+        what: &str,
+        done: impl Fn(&[PendingNotice]) -> bool,
+    ) -> Vec<PendingNotice> {
+        for _ in 0..250 {
+            let pending = self.pending_notices().await;
+            if done(&pending) {
+                return pending;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the outbox did not reach this state within 5 s: {what}");
+    }
+
+    /// Waits, at most 5 s, for the notice sender to empty the outbox, then
+    /// returns the person's password-changed emails.
+    pub async fn notices_after_outbox_empties(&self, someone: &Person) -> Vec<Value> {
+        self.wait_for_outbox("empty", <[PendingNotice]>::is_empty)
+            .await;
+        self.password_changed_notices(someone).await
     }
 
     /// Returns the code in the newest code message to the person's second factor.

@@ -10,6 +10,7 @@ use crate::journeys::delivery::{
 };
 use crate::journeys::error::StepError;
 use crate::journeys::flow::Flow;
+use crate::journeys::notice::PendingNotice;
 use crate::journeys::response::FlowStatus;
 
 impl Engine {
@@ -107,24 +108,24 @@ impl Engine {
         Ok(self.store.record_sent_message(&sent).await?)
     }
 
-    /// Records a notice; a store failure is logged, since the notice went out.
+    /// Records a notice the provider accepted. A store failure is only
+    /// logged, because the notice went out.
     pub(super) async fn record_notice(
         &self,
-        account: &Account,
-        flow_id: &str,
+        notice: &PendingNotice,
         key: DeliveryKey,
         keep_until: DateTime<Utc>,
     ) {
         let sent = SentMessage {
             key,
-            flow_id: flow_id.to_owned(),
-            account_id: account.id,
+            flow_id: notice.flow_id.clone(),
+            account_id: notice.account_id,
             content: DeliveryContent::Notice,
             sent_at: self.now(),
             keep_until,
         };
         if let Err(error) = self.store.record_sent_message(&sent).await {
-            tracing::warn!(flow_id, error = %error, cause = ?std::error::Error::source(&error), "notice delivery not recorded");
+            tracing::warn!(flow_id = %notice.flow_id, error = %error, cause = ?std::error::Error::source(&error), "notice delivery not recorded");
         }
     }
 }

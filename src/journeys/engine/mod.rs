@@ -10,6 +10,7 @@
 
 mod deliveries;
 mod enrollment;
+mod notices;
 mod recovery;
 mod sign_in;
 mod temporary_password;
@@ -24,7 +25,7 @@ use tokio::sync::MutexGuard;
 
 use super::account::{Account, TemporaryPassword, TemporaryPasswordChannel};
 use super::clock::Clock;
-use super::delivery::{DeliveryChannel, DeliveryContent, DeliveryKey};
+use super::delivery::{DeliveryContent, DeliveryKey};
 use super::error::StepError;
 use super::flow::{Channel, CodeSend, Flow, IssuedCode, Journey, Step};
 use super::hashing::{HashProfile, KeyedDigest, PasswordHasherProfile};
@@ -315,30 +316,6 @@ impl Engine {
         let mut response = StepResponse::new(journey, None, None);
         response.session_token = Some(token);
         Ok(response)
-    }
-
-    async fn send_password_changed_notice(&self, account: &Account, flow_id: &str) {
-        let message = EmailMessage {
-            to: account.email.clone(),
-            subject: "Your password was changed".to_owned(),
-            text: SecretString::from(
-                "The password of your account was changed. If you did not change it, call us at once.".to_owned(),
-            ),
-            idempotency_key: format!("{flow_id}:password-changed"),
-        };
-        match self.notifier.send_email(message).await {
-            Ok(receipt) => {
-                let key = DeliveryKey {
-                    channel: DeliveryChannel::Email,
-                    provider_id: receipt.id,
-                };
-                let keep_until = self.now() + self.policy.flow_idle_timeout;
-                self.record_notice(account, flow_id, key, keep_until).await;
-            }
-            Err(error) => {
-                tracing::warn!(flow_id, provider = error.provider, reason = %error.reason, "password-changed notice not sent");
-            }
-        }
     }
 
     fn ssn_digest(&self, ssn: &SecretString) -> String {

@@ -131,8 +131,9 @@ impl Engine {
         self.send_code_step(&mut locked, channel, send).await
     }
 
-    /// Sets a new password and revokes every session, outstanding code and
-    /// temporary password of the account.
+    /// Sets a new password, revokes every session, outstanding code and
+    /// temporary password of the account, and stores a password-changed
+    /// notice for [`Engine::deliver_due_notices`] to send.
     pub async fn set_new_password(
         &self,
         flow_id: &str,
@@ -155,6 +156,11 @@ impl Engine {
         account.temporary_password = None;
         account.failures.clear();
         self.store.save_account(account).await?;
+        // NOTE: the account and the notice are saved by two store calls, so a
+        // store failure between them changes the password without a notice.
+        // The store offers no transaction across calls yet.
+        self.enqueue_password_changed_notice(account, flow_id, now)
+            .await?;
         let sessions = self.store.delete_sessions_of_account(account.id).await?;
         let flows = self.store.delete_flows_of_account(account.id).await?;
         tracing::debug!(
@@ -167,7 +173,6 @@ impl Engine {
         locked.flow.step = Step::AcceptTerms;
         locked.flow.code = None;
         self.store.save_flow(&locked.flow).await?;
-        self.send_password_changed_notice(account, flow_id).await;
         Ok(StepResponse::new(
             locked.flow.journey,
             Some(flow_id),
