@@ -196,6 +196,32 @@ fn print_summary(result: &crate::run::RunResult) {
             journey.in_flight
         );
     }
+    for (provider, traffic) in &report.providers {
+        let faults: u64 = traffic.faults.values().sum();
+        let failed_deliveries = traffic.undeliverable + traffic.bounced + traffic.returned;
+        println!(
+            "  {provider:<22} accepted {:>5}  retries {:>4}  faults {:>4}  outage refusals {:>4}  lost {:>4}  failed deliveries {:>4}  retry duplicates {:>4}",
+            traffic.accepted,
+            traffic.retries,
+            faults,
+            traffic.outage_rejections,
+            traffic.lost,
+            failed_deliveries,
+            traffic.retry_duplicates
+        );
+    }
+    for outage in &report.service_outages {
+        match outage.end_s {
+            Some(end) => println!(
+                "  service refused connections from {:.1} s to {end:.1} s",
+                outage.start_s
+            ),
+            None => println!(
+                "  service refused connections from {:.1} s to the end of the run",
+                outage.start_s
+            ),
+        }
+    }
     println!("report: {}", result.out.join("report.md").display());
 }
 
