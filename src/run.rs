@@ -161,7 +161,12 @@ async fn drive(
         load_started + scenario.max_duration,
     ));
     let goose_report = out.join("goose.html");
-    load::run_load(Arc::clone(&shared), &goose_report).await?;
+    let sigterm = stop_on_sigterm(Arc::clone(&shared));
+    let loaded = load::run_load(Arc::clone(&shared), &goose_report).await;
+    if let Some(listener) = sigterm {
+        listener.abort();
+    }
+    loaded?;
     let load_elapsed = load_started.elapsed();
 
     let after = provider_traffic(&targets).await;
@@ -190,12 +195,74 @@ async fn drive(
     );
     report.hash_profile = hash_profile;
     report.load.journeys_skipped = exhausted;
+    report.load.stopped_by = stopped_by(scenario, &shared, &report, load_elapsed).to_owned();
     report::write::write_report(out, &report)
         .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    if matches!(report.load.stopped_by.as_str(), "sigterm" | "interrupted") {
+        anyhow::bail!(
+            "the run was stopped early ({}) after {:.1} s of load; the report in {} covers the part that ran, with cut journeys in flight",
+            report.load.stopped_by,
+            load_elapsed.as_secs_f64(),
+            out.display()
+        );
+    }
     Ok(RunResult {
         out: out.to_owned(),
         report,
     })
+}
+
+/// Stops the load, instead of the process, on SIGTERM, so that a run killed
+/// by a CI timeout still writes its report. Returns the listening task.
+fn stop_on_sigterm(shared: Arc<LoadShared>) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => Some(tokio::spawn(async move {
+                if terminate.recv().await.is_some() {
+                    tracing::warn!("SIGTERM received; stopping the load and writing the report");
+                    shared.request_stop("sigterm");
+                }
+            })),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM; it will end the run without a report");
+                None
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = shared;
+        None
+    }
+}
+
+/// Names why the load ended, for `load.stopped_by` in the report.
+fn stopped_by(
+    scenario: &Scenario,
+    shared: &LoadShared,
+    report: &Report,
+    load_elapsed: Duration,
+) -> &'static str {
+    if let Some(reason) = shared.stop_reason() {
+        return reason;
+    }
+    if load_elapsed >= scenario.max_duration {
+        return "max_duration";
+    }
+    let started: u64 = report
+        .journeys
+        .values()
+        .map(|journey| journey.started)
+        .sum();
+    let planned = (scenario.users * scenario.journeys_per_user) as u64;
+    if started + report.load.journeys_skipped < planned {
+        // Goose ended before every user ran its journeys: it stops early
+        // only when it is interrupted, as by Ctrl-C.
+        return "interrupted";
+    }
+    "completed"
 }
 
 /// Asks the service for its hash profile; this also checks that it is up
@@ -357,6 +424,7 @@ fn build_report(
             people: scenario.people,
             max_duration_s: scenario.max_duration.as_secs_f64(),
             journeys_skipped: 0,
+            stopped_by: String::new(),
         },
         enrollment: EnrollmentStats {
             people: enrollment.enrolled,

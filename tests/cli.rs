@@ -26,6 +26,7 @@ fn smoke_run_completes_every_journey_kind() {
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["scenario"], "smoke");
     assert_eq!(report["hash_profile"], "fast");
+    assert_eq!(report["load"]["stopped_by"], "completed");
     for kind in [
         "sign_in",
         "forgot_username",
@@ -359,4 +360,70 @@ fn serve_rejects_bad_flags_before_listening() {
             "case {case} starts no server: {stdout}"
         );
     }
+}
+
+#[test]
+fn sigterm_stops_run_with_report() {
+    use std::io::{BufRead, BufReader};
+
+    let out = tempfile::tempdir().unwrap();
+    let mut child = recoverylab()
+        .args(["run", "scenarios/flaky.toml", "--out"])
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+
+    // SIGTERM is handled from the start of the load, after enrollment.
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let enrolled = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("population enrolled"));
+    assert!(enrolled, "the run logs the end of enrollment");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("the run ends");
+
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a stopped run exits with 1: {rest:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the load stops at once, not after the scenario's 35 s"
+    );
+    assert!(
+        rest.iter()
+            .any(|line| line.contains("stopped early (sigterm)")),
+        "the error names the signal: {rest:?}"
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["load"]["stopped_by"], "sigterm");
+    for (kind, journey) in report["journeys"].as_object().unwrap() {
+        let count = |field: &str| journey[field].as_u64().unwrap();
+        let failed: u64 = journey["failed"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            count("started"),
+            count("completed") + failed + count("abandoned") + count("in_flight"),
+            "{kind} accounting identity"
+        );
+    }
+    let markdown = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(markdown.contains("stopped early by SIGTERM"));
 }

@@ -27,7 +27,7 @@ pub enum ScenarioError {
         problem: String,
         fix: String,
     },
-    #[error("invalid fault profile named by `providers.profile` in {scenario}: {error}")]
+    #[error("{error} (the profile named by `providers.profile` in {scenario})")]
     FaultProfile {
         scenario: PathBuf,
         error: crate::providers::profile::ProfileError,

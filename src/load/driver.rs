@@ -47,9 +47,17 @@ const PROVIDER_PAUSE: Duration = Duration::from_secs(1);
 
 impl From<Rejected> for Stop {
     fn from(rejected: Rejected) -> Self {
-        Stop::Failed(rejected.code)
+        match rejected.code.as_str() {
+            RUN_OVER => Stop::Interrupted,
+            _ => Stop::Failed(rejected.code),
+        }
     }
 }
+
+/// Code of a step given up because the run reached its deadline or was
+/// stopped while the person waited to send it again; the journey stays in
+/// flight.
+const RUN_OVER: &str = "run_over";
 
 pub struct Driver<'a> {
     pub user: &'a mut GooseUser,
@@ -97,13 +105,12 @@ impl<'a> Driver<'a> {
             match outcome {
                 Err(rejected) if rejected.code == SERVICE_UNREACHABLE => {
                     self.shared.recorder.service_unreachable();
-                    let left = super::remaining(self.shared.deadline)
-                        .zip(patience.checked_duration_since(Instant::now()));
-                    match left {
-                        Some((run_left, patience_left)) => {
-                            tokio::time::sleep(RELOAD_PAUSE.min(run_left).min(patience_left)).await;
-                        }
-                        None => return Err(rejected),
+                    let Some(patience_left) = patience.checked_duration_since(Instant::now())
+                    else {
+                        return Err(rejected);
+                    };
+                    if !self.shared.sleep(RELOAD_PAUSE.min(patience_left)).await {
+                        return Err(transport(RUN_OVER));
                     }
                 }
                 outcome => {
@@ -136,10 +143,9 @@ impl<'a> Driver<'a> {
                 Err(rejected)
                     if rejected.code == "provider_unavailable" && tries < PROVIDER_TRIES =>
                 {
-                    let Some(left) = super::remaining(self.shared.deadline) else {
-                        return Err(rejected);
-                    };
-                    tokio::time::sleep(pause.min(left)).await;
+                    if !self.shared.sleep(pause).await {
+                        return Err(transport(RUN_OVER));
+                    }
                     pause *= 2;
                     tries += 1;
                 }
@@ -148,15 +154,12 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Sleeps for `pause`, or until the run's deadline if that comes first.
+    /// Sleeps for `pause`, or until the run's deadline or stop if that comes
+    /// first.
     pub async fn wait(&mut self, pause: Duration) -> Result<(), Stop> {
-        let Some(left) = super::remaining(self.shared.deadline) else {
-            return Err(Stop::Interrupted);
-        };
-        tokio::time::sleep(pause.min(left)).await;
-        match super::remaining(self.shared.deadline) {
-            Some(_) => Ok(()),
-            None => Err(Stop::Interrupted),
+        match self.shared.sleep(pause).await {
+            true => Ok(()),
+            false => Err(Stop::Interrupted),
         }
     }
 
@@ -193,12 +196,9 @@ impl<'a> Driver<'a> {
         let (low, high) = self.shared.scenario.think_time_ms;
         if high > 0 {
             let pause = Duration::from_millis(self.rng.random_range(low..=high));
-            let Some(left) = super::remaining(self.shared.deadline) else {
-                return Err(Stop::Interrupted);
-            };
-            tokio::time::sleep(pause.min(left)).await;
+            self.wait(pause).await?;
         }
-        if super::remaining(self.shared.deadline).is_none() {
+        if self.shared.remaining().is_none() {
             return Err(Stop::Interrupted);
         }
         let abandon = self.shared.scenario.abandon_probability;

@@ -226,16 +226,15 @@ impl Driver<'_> {
         pause: Duration,
         give_up: Instant,
     ) -> Result<Option<Duration>, Stop> {
-        let Some(run_left) = super::remaining(self.shared.deadline) else {
-            return Err(Stop::Interrupted);
-        };
         let Some(wait_left) = give_up
             .checked_duration_since(Instant::now())
             .filter(|left| !left.is_zero())
         else {
             return Ok(None);
         };
-        tokio::time::sleep(pause.min(run_left).min(wait_left)).await;
+        if !self.shared.sleep(pause.min(wait_left)).await {
+            return Err(Stop::Interrupted);
+        }
         Ok(Some((pause * 2).min(MAX_POLL)))
     }
 

@@ -153,7 +153,7 @@ pub async fn run_one(
     shared: &LoadShared,
     kind: JourneyKind,
 ) -> TransactionResult {
-    if super::remaining(shared.deadline).is_none() {
+    if shared.remaining().is_none() {
         return Ok(());
     }
     let Some(person) = shared.next_person(kind) else {

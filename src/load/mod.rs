@@ -39,6 +39,11 @@ pub struct LoadShared {
     pub deadline: Instant,
     /// Journeys skipped because every person of their kind was used.
     pub people_exhausted: AtomicU64,
+    /// Set when the run is asked to stop early, as by SIGTERM.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Why the run was asked to stop, such as "sigterm".
+    stop_reason: std::sync::OnceLock<&'static str>,
+    ctrl_c_listener: std::sync::Once,
 }
 
 impl LoadShared {
@@ -55,7 +60,67 @@ impl LoadShared {
             cursors: Default::default(),
             deadline,
             people_exhausted: AtomicU64::new(0),
+            stop: tokio::sync::watch::Sender::new(false),
+            stop_reason: std::sync::OnceLock::new(),
+            ctrl_c_listener: std::sync::Once::new(),
         }
+    }
+
+    /// Asks every load user to stop, for `reason`: no journey starts after
+    /// this, and journeys under way end in flight at their next step or wait.
+    pub fn request_stop(&self, reason: &'static str) {
+        let _ = self.stop_reason.set(reason);
+        self.stop.send_replace(true);
+    }
+
+    /// Returns whether [`LoadShared::request_stop`] was called.
+    pub fn stop_requested(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Returns the reason given to the first [`LoadShared::request_stop`].
+    pub fn stop_reason(&self) -> Option<&'static str> {
+        self.stop_reason.get().copied()
+    }
+
+    /// Stops the load on Ctrl-C as well as goose does. Goose installs its own
+    /// Ctrl-C handler when the attack starts, and then waits for every user to
+    /// finish its journey, which can take a resend interval; this listener,
+    /// installed once the first journey runs, makes the journeys end at their
+    /// next step or wait.
+    fn listen_for_ctrl_c(self: &Arc<Self>) {
+        self.ctrl_c_listener.call_once(|| {
+            let shared = Arc::clone(self);
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    tracing::warn!("Ctrl-C received; stopping the load and writing the report");
+                    shared.request_stop("interrupted");
+                }
+            });
+        });
+    }
+
+    /// Returns how long the run has left, or `None` once its deadline has
+    /// passed or it was asked to stop.
+    pub fn remaining(&self) -> Option<Duration> {
+        if self.stop_requested() {
+            return None;
+        }
+        remaining(self.deadline)
+    }
+
+    /// Sleeps for `pause`, waking early when the run reaches its deadline or
+    /// is asked to stop. Returns `false` when the run has no time left.
+    pub async fn sleep(&self, pause: Duration) -> bool {
+        let Some(left) = self.remaining() else {
+            return false;
+        };
+        let mut stop = self.stop.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(pause.min(left)) => {}
+            _ = stop.wait_for(|stopped| *stopped) => {}
+        }
+        self.remaining().is_some()
     }
 
     /// Takes the next person who needs `kind`, or `None` when the enrolled
@@ -87,7 +152,10 @@ pub async fn run_load(
         let transaction_shared = Arc::clone(&shared);
         let transaction: TransactionFunction = Arc::new(move |user: &mut GooseUser| {
             let shared = Arc::clone(&transaction_shared);
-            Box::pin(async move { journeys::run_one(user, &shared, kind).await })
+            Box::pin(async move {
+                shared.listen_for_ctrl_c();
+                journeys::run_one(user, &shared, kind).await
+            })
         });
         attack = attack.register_scenario(
             goose::goose::Scenario::new(kind.name())

@@ -398,7 +398,11 @@ impl Checker<'_> {
         if rates.total() > 1.0 + 1e-9 {
             return Err(self.invalid(
                 &format!("{name}.faults"),
-                format!("has probabilities that sum to {}", rates.total()),
+                // Rounded, so that 0.9 + 0.26 reads 1.16, not 1.1600000000000001.
+                format!(
+                    "has probabilities that sum to {}",
+                    (rates.total() * 1e9).round() / 1e9
+                ),
                 "lower them so that they sum to at most 1",
             ));
         }

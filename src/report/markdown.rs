@@ -10,7 +10,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "# recoverylab run: {}\n", report.scenario);
     let _ = writeln!(
         out,
-        "Scenario file `{}`, seed {}, hash profile `{}`, started {}, load ran {:.1} s against {}{}.\n",
+        "Scenario file `{}`, seed {}, hash profile `{}`, started {} UTC, load ran {:.1} s against {}{}.\n",
         report.scenario_file,
         report.seed,
         report.hash_profile,
@@ -30,6 +30,18 @@ pub fn render(report: &Report) -> String {
         report.throughput.journeys_completed_per_s,
         report.throughput.steps_per_s
     );
+    let ending = match report.load.stopped_by.as_str() {
+        "completed" => None,
+        "max_duration" => Some(format!(
+            "The load stopped at load.max_duration_s ({:.0} s); journeys cut short count as in flight.\n",
+            report.load.max_duration_s
+        )),
+        "sigterm" => Some("**The run was stopped early by SIGTERM**; journeys cut short count as in flight.\n".to_owned()),
+        _ => Some("**The run was interrupted** before every user ran its journeys; journeys cut short count as in flight.\n".to_owned()),
+    };
+    if let Some(ending) = ending {
+        let _ = writeln!(out, "{ending}");
+    }
 
     if report.load.journeys_skipped > 0 {
         let _ = writeln!(
@@ -155,6 +167,17 @@ fn write_providers(out: &mut String, report: &Report) {
             traffic.in_transit,
         );
     }
+    let _ = writeln!(
+        out,
+        "\nRequests are calls to the send API; accepted counts distinct messages; \
+         retries are attempts that repeat an idempotency key the provider had seen; \
+         faults are those the fault profile injected, refused ones (5xx, 429, resets, hangs) \
+         and accepted ones (hangs after acceptance, losses, bounces, returns) alike; \
+         outage refusals are requests refused in an outage window, never counted as retries; \
+         retry duplicates are repeated deliveries that no injected fault caused. \
+         Delivery times are from the step that caused the send to the message in the inbox, \
+         as people saw them. docs/providers.md describes each counter."
+    );
     let injected: Vec<String> = report
         .providers
         .iter()

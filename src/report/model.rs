@@ -61,6 +61,10 @@ pub struct LoadSettings {
     pub max_duration_s: f64,
     /// Journeys never started because every person of their kind was used.
     pub journeys_skipped: u64,
+    /// Why the load ended: `completed` (every user ran its journeys),
+    /// `max_duration`, `sigterm`, or `interrupted` (stopped early otherwise,
+    /// as by Ctrl-C). Journeys cut short count as in flight.
+    pub stopped_by: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
