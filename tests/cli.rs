@@ -410,20 +410,7 @@ fn sigterm_stops_run_with_report() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["load"]["stopped_by"], "sigterm");
-    for (kind, journey) in report["journeys"].as_object().unwrap() {
-        let count = |field: &str| journey[field].as_u64().unwrap();
-        let failed: u64 = journey["failed"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|n| n.as_u64().unwrap())
-            .sum();
-        assert_eq!(
-            count("started"),
-            count("completed") + failed + count("abandoned") + count("in_flight"),
-            "{kind} accounting identity"
-        );
-    }
+    assert_accounting_holds(&report);
     let markdown = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(markdown.contains("stopped early by SIGTERM"));
 }
