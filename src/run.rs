@@ -390,6 +390,7 @@ fn build_report(
             StepStats {
                 count: record.latency.len(),
                 errors: record.errors,
+                error_codes: record.error_codes.clone(),
                 latency_us: Percentiles::from_histogram(&record.latency, 1),
                 histogram: crate::report::model::encode_histogram(&record.latency),
             },

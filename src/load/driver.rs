@@ -119,7 +119,10 @@ impl<'a> Driver<'a> {
                         self.user_index,
                         step,
                         started.elapsed(),
-                        outcome.is_err(),
+                        outcome
+                            .as_ref()
+                            .err()
+                            .map(|rejected| rejected.code.as_str()),
                     );
                     return outcome;
                 }

@@ -123,6 +123,23 @@ pub fn render(report: &Report) -> String {
             milliseconds(max)
         );
     }
+    let step_errors: Vec<String> = report
+        .steps
+        .iter()
+        .flat_map(|(step, stats)| {
+            stats
+                .error_codes
+                .iter()
+                .map(move |(code, count)| format!("{step}: {code} x {count}"))
+        })
+        .collect();
+    if !step_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nStep errors, including those people got past by trying again: {}.",
+            step_errors.join("; ")
+        );
+    }
 
     write_providers(&mut out, report);
     write_service_outages(&mut out, report);

@@ -112,6 +112,9 @@ pub struct StepStats {
     pub count: u64,
     /// Responses that were not the expected success.
     pub errors: u64,
+    /// Those responses by problem code, or by transport reason such as
+    /// `connection_lost`.
+    pub error_codes: BTreeMap<String, u64>,
     pub latency_us: Percentiles,
     /// The whole latency histogram in microseconds, in the HdrHistogram V2
     /// compressed encoding as base64, so reports of shards on several machines

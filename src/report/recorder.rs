@@ -35,6 +35,8 @@ fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
 pub struct StepRecord {
     pub latency: Histogram<u64>,
     pub errors: u64,
+    /// Errors by problem code or transport reason.
+    pub error_codes: BTreeMap<String, u64>,
 }
 
 /// Outcome counts of one journey kind.
@@ -146,14 +148,31 @@ impl RunRecorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn record_step(&self, user: usize, step: &'static str, elapsed: Duration, is_error: bool) {
+    /// Records one answered step, with the problem code or transport reason
+    /// of an error answer.
+    pub fn record_step(
+        &self,
+        user: usize,
+        step: &'static str,
+        elapsed: Duration,
+        error: Option<&str>,
+    ) {
         let mut shard = self.shard(user);
         let entry = shard.steps.entry(step).or_insert_with(|| StepRecord {
             latency: new_histogram(),
             errors: 0,
+            error_codes: BTreeMap::new(),
         });
         record(&mut entry.latency, elapsed);
-        entry.errors += u64::from(is_error);
+        if let Some(code) = error {
+            entry.errors += 1;
+            match entry.error_codes.get_mut(code) {
+                Some(count) => *count += 1,
+                None => {
+                    entry.error_codes.insert(code.to_owned(), 1);
+                }
+            }
+        }
     }
 
     pub fn record_delivery(&self, user: usize, provider: &'static str, elapsed: Duration) {
@@ -205,12 +224,16 @@ impl RunRecorder {
                 let entry = merged.steps.entry(step).or_insert_with(|| StepRecord {
                     latency: new_histogram(),
                     errors: 0,
+                    error_codes: BTreeMap::new(),
                 });
                 entry
                     .latency
                     .add(&record.latency)
                     .expect("histograms share bounds");
                 entry.errors += record.errors;
+                for (code, count) in record.error_codes {
+                    *entry.error_codes.entry(code).or_default() += count;
+                }
             }
             for (provider, histogram) in shard.deliveries {
                 merged
