@@ -400,10 +400,13 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
                     "name a profile file relative to the scenario's folder, such as \"../mocks/flaky.toml\"",
                 ));
             }
-            FaultProfile::load(&resolved).map_err(|error| ScenarioError::FaultProfile {
-                scenario: path.to_owned(),
-                error,
-            })?
+            let mut loaded =
+                FaultProfile::load(&resolved).map_err(|error| ScenarioError::FaultProfile {
+                    scenario: path.to_owned(),
+                    error,
+                })?;
+            loaded.path = Some(lexically_normal(&resolved));
+            loaded
         }
     };
 
@@ -443,6 +446,28 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// Drops `.` and folds `folder/..` out of a path without touching the file
+/// system, so that reports show `mocks/flaky.toml`, not
+/// `scenarios/../mocks/flaky.toml`. A `..` after a symbolic link can name
+/// another folder than the folded path, so files are read through the
+/// path as written and the folded one is only shown.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(normal.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
 fn mix_from(check: &Checker<'_>, raw: &RawMix) -> Result<JourneyMix, ScenarioError> {
     let entries = [
         ("mix.sign_in", raw.sign_in),
@@ -468,6 +493,22 @@ fn mix_from(check: &Checker<'_>, raw: &RawMix) -> Result<JourneyMix, ScenarioErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lexically_normal_folds_parent_folders() {
+        assert_eq!(
+            lexically_normal(Path::new("scenarios/../mocks/./flaky.toml")),
+            PathBuf::from("mocks/flaky.toml")
+        );
+        assert_eq!(
+            lexically_normal(Path::new("../mocks/flaky.toml")),
+            PathBuf::from("../mocks/flaky.toml")
+        );
+        assert_eq!(
+            lexically_normal(Path::new("/work/a/../b.toml")),
+            PathBuf::from("/work/b.toml")
+        );
+    }
 
     const VALID: &str = r#"
 name = "t"
