@@ -54,9 +54,9 @@ impl From<Rejected> for Stop {
     }
 }
 
-/// Code of a step given up because the run reached its deadline or was
-/// stopped while the person waited to send it again; the journey stays in
-/// flight.
+/// Code of a step given up while the person waited to send it again,
+/// because the run reached its deadline or was stopped. The journey stays
+/// in flight.
 const RUN_OVER: &str = "run_over";
 
 pub struct Driver<'a> {

@@ -49,12 +49,12 @@ impl Mailbox {
     }
 }
 
-/// What a person saw while waiting for a message or a letter.
+/// The outcome of a person's wait for a message or a letter.
 #[derive(Debug)]
 pub enum Delivery {
     /// The message arrived; its text.
     Arrived(String),
-    /// The service's page for the flow said the delivery failed, with the
+    /// The service's page for the flow reported the delivery failed, with the
     /// provider's status, such as `undelivered`, `bounced` or `returned`.
     Failed(String),
     /// Nothing arrived before the person stopped waiting.

@@ -41,7 +41,7 @@ pub struct LoadShared {
     pub people_exhausted: AtomicU64,
     /// Set when the run is asked to stop early, as by SIGTERM.
     stop: tokio::sync::watch::Sender<bool>,
-    /// Why the run was asked to stop, such as "sigterm".
+    /// The reason the run was asked to stop, such as "sigterm".
     stop_reason: std::sync::OnceLock<&'static str>,
     ctrl_c_listener: std::sync::Once,
 }
@@ -85,9 +85,9 @@ impl LoadShared {
 
     /// Stops the load on Ctrl-C as well as goose does. Goose installs its own
     /// Ctrl-C handler when the attack starts, and then waits for every user to
-    /// finish its journey, which can take a resend interval; this listener,
-    /// installed once the first journey runs, makes the journeys end at their
-    /// next step or wait.
+    /// finish its journey, which can take a resend interval. This listener is
+    /// installed once the first journey runs, and it makes the journeys end at
+    /// their next step or wait.
     fn listen_for_ctrl_c(self: &Arc<Self>) {
         self.ctrl_c_listener.call_once(|| {
             let shared = Arc::clone(self);
