@@ -1709,6 +1709,72 @@ async fn parallel_wrong_codes_void_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_same_code_accepted_once() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::SignIn, 134).await;
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
+    let code = app.latest_code(&someone).await;
+
+    let codes = post_concurrently(
+        &app,
+        &format!("/v1/flows/{flow}/code"),
+        json!({"code": code}),
+        8,
+    )
+    .await;
+    assert_eq!(count_of(&codes, ""), 1, "successes in {codes:?}");
+    assert!(
+        codes
+            .iter()
+            .filter(|code| !code.is_empty())
+            .all(|code| code == "flow_not_found" || code == "no_active_code"),
+        "the other replies say the code or flow is used up: {codes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_new_passwords_apply_once() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::ForgotPassword, 135).await;
+    let flow = app.forgot_password_to_new_password(&someone).await;
+    let passwords = ["first parallel choice 1", "second parallel choice 2"];
+
+    let path = format!("/v1/flows/{flow}/new-password");
+    let (first, second) = tokio::join!(
+        app.post(&path, json!({"password": passwords[0]})),
+        app.post(&path, json!({"password": passwords[1]})),
+    );
+    let succeeded: Vec<&str> = [(&first, passwords[0]), (&second, passwords[1])]
+        .into_iter()
+        .filter(|(reply, _)| reply.status == 200)
+        .map(|(_, password)| password)
+        .collect();
+    assert_eq!(
+        succeeded.len(),
+        1,
+        "one of two applies: {first:?} {second:?}"
+    );
+    let rejected = if first.status == 200 { &second } else { &first };
+    assert_eq!(rejected.code(), "step_out_of_order", "{rejected:?}");
+
+    let applied = succeeded[0];
+    let other = passwords.iter().find(|p| **p != applied).unwrap();
+    app.sign_in(&someone, applied).await.assert_ok();
+    app.sign_in(&someone, other)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    assert_eq!(
+        app.notices_after_outbox_empties(&someone).await.len(),
+        1,
+        "one password-changed notice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_passwords_lock_once() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 131).await;
