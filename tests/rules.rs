@@ -1848,6 +1848,87 @@ async fn parallel_resends_send_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_resends_leave_newest_code() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::SignIn, 136).await;
+    let flow = app
+        .sign_in(&someone, &someone.password)
+        .await
+        .assert_ok()
+        .flow_id();
+    let first = app.latest_code(&someone).await;
+    app.advance(Duration::seconds(31));
+
+    post_concurrently(
+        &app,
+        &format!("/v1/flows/{flow}/resend-code"),
+        Value::Null,
+        6,
+    )
+    .await;
+    let newest = app.latest_code(&someone).await;
+    if newest != first {
+        app.submit_code(&flow, &first)
+            .await
+            .assert_problem(400, "wrong_code");
+    }
+    app.submit_code(&flow, &newest).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_codes_lock_across_flows() {
+    let app = TestApp::spawn().await;
+    let someone = app.enrolled(JourneyKind::SignIn, 137).await;
+    let mut flows = Vec::new();
+    for _ in 0..4 {
+        let flow = app
+            .sign_in(&someone, &someone.password)
+            .await
+            .assert_ok()
+            .flow_id();
+        flows.push(flow);
+    }
+
+    // Three wrong codes on each of four flows: twelve failures at once,
+    // counted per account. The tenth locks the account and, like every
+    // attempt after it, answers try_later.
+    let mut tasks = tokio::task::JoinSet::new();
+    for flow in &flows {
+        for _ in 0..3 {
+            let request = app
+                .client
+                .post(format!("{}/v1/flows/{flow}/code", app.url))
+                .header("x-forwarded-for", "198.18.7.2")
+                .json(&json!({"code": "000000"}));
+            tasks.spawn(async move {
+                let reply: Value = request
+                    .send()
+                    .await
+                    .expect("the service answers")
+                    .json()
+                    .await
+                    .expect("a JSON reply");
+                reply["code"].as_str().unwrap_or("").to_owned()
+            });
+        }
+    }
+    let mut codes = Vec::new();
+    while let Some(code) = tasks.join_next().await {
+        codes.push(code.expect("the request task finishes"));
+    }
+    let counted = count_of(&codes, "wrong_code") + count_of(&codes, "code_voided");
+    assert_eq!(counted, 9, "failures answered before the lock: {codes:?}");
+    assert_eq!(
+        count_of(&codes, "try_later"),
+        3,
+        "locked replies: {codes:?}"
+    );
+    app.sign_in(&someone, &someone.password)
+        .await
+        .assert_problem(429, "try_later");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_identity_failures_capped() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::ForgotPassword, 134).await;
