@@ -2055,3 +2055,86 @@ async fn session_expires_after_twelve_hours() {
         .await
         .assert_problem(401, "invalid_session");
 }
+
+// ---- identity checks while providers are down --------------------------------------
+
+#[tokio::test]
+async fn identity_checks_uniform_when_providers_down() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let closed_url = format!("http://{}", closed.local_addr().expect("an address"));
+    drop(closed);
+    let app = TestApp::spawn_with_provider_urls(|urls| {
+        urls.email = closed_url.clone();
+        urls.sms = closed_url;
+    })
+    .await;
+    let someone = app.enrolled(JourneyKind::SignIn, 140).await;
+    let stranger = app.person(JourneyKind::SignIn, 141);
+    let mut sent = secrets_of(&someone);
+    sent.extend(secrets_of(&stranger));
+    let client = "198.18.9.1";
+
+    // Sign-in with a wrong password answers alike for an existing and an
+    // unknown username, though the existing account's code could not be sent.
+    let wrong = "not the right password";
+    let existing = app
+        .post_from(
+            "/v1/sign-in",
+            json!({"username": someone.username, "password": wrong}),
+            client,
+        )
+        .await;
+    let unknown = app
+        .post_from(
+            "/v1/sign-in",
+            json!({"username": stranger.username, "password": wrong}),
+            client,
+        )
+        .await;
+    assert_eq!(existing.status, unknown.status, "sign-in status");
+    assert_eq!(existing.code(), "invalid_credentials");
+    assert_eq!(existing.body, unknown.body, "sign-in body");
+    assert_eq!(existing.content_type, unknown.content_type);
+    let names = |reply: &Reply| {
+        let mut names: Vec<String> = reply
+            .headers
+            .keys()
+            .filter(|name| *name != "date" && *name != "content-length")
+            .map(|name| name.to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&existing), names(&unknown), "sign-in header names");
+    existing.assert_echoes_none(&sent);
+
+    // The identity checks send nothing, so an outage cannot show through.
+    let wrong_ssn = other_ssn(&someone.ssn);
+    let date_of_birth = someone.date_of_birth.to_string();
+    let cases = vec![
+        (
+            "forgot-password, existing username, wrong SSN",
+            forgot_password_with(&app, &someone.username, &wrong_ssn, &date_of_birth, client).await,
+        ),
+        (
+            "forgot-password, unknown username",
+            forgot_password_with(
+                &app,
+                &stranger.username,
+                &someone.ssn,
+                &date_of_birth,
+                client,
+            )
+            .await,
+        ),
+        (
+            "forgot-username, existing email, wrong SSN",
+            forgot_username_with(&app, &someone.email, &wrong_ssn, &date_of_birth, client).await,
+        ),
+        (
+            "forgot-username, unknown email",
+            forgot_username_with(&app, &stranger.email, &someone.ssn, &date_of_birth, client).await,
+        ),
+    ];
+    assert_uniform(&cases, &sent);
+}
