@@ -197,17 +197,18 @@ fn print_summary(result: &crate::run::RunResult) {
         );
     }
     for (provider, traffic) in &report.providers {
-        let faults: u64 = traffic.faults.values().sum();
-        let failed_deliveries = traffic.undeliverable + traffic.bounced + traffic.returned;
+        let stats = &traffic.stats;
+        let faults = stats.faults_total();
+        let failed_deliveries = stats.failed_deliveries();
         println!(
             "  {provider:<22} accepted {:>5}  retries {:>4}  faults {:>4}  outage refusals {:>4}  lost {:>4}  failed deliveries {:>4}  retry duplicates {:>4}",
-            traffic.accepted,
-            traffic.retries,
+            stats.accepted,
+            stats.retries,
             faults,
-            traffic.outage_rejections,
-            traffic.lost,
+            stats.outage_rejections,
+            stats.lost,
             failed_deliveries,
-            traffic.retry_duplicates
+            stats.retry_duplicates
         );
     }
     for outage in &report.service_outages {

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 
 use crate::config::{load_scenario, Scenario};
 use crate::load::{self, LoadShared, Targets};
-use crate::providers::ProviderSettings;
+use crate::providers::{ProviderSettings, ProviderStats};
 use crate::report::model::{
     EnrollmentStats, FaultProfileInfo, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic,
     Report, ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
@@ -172,7 +172,12 @@ async fn drive(
     let after = provider_traffic(&targets).await;
     let providers = after
         .into_iter()
-        .map(|(name, stats)| (name, traffic_since(stats, before.get(name))))
+        .map(|(name, stats)| {
+            let since = before
+                .get(name)
+                .map_or_else(|| stats.clone(), |earlier| stats.since(earlier));
+            (name, since)
+        })
         .collect();
     let exhausted = shared
         .people_exhausted
@@ -281,47 +286,8 @@ async fn service_hash_profile(service_url: &str) -> anyhow::Result<String> {
     Ok(health.hash_profile)
 }
 
-/// Returns the traffic since `earlier` was read. Letters in transit are a
-/// level, not a count, so they are kept as read now.
-fn traffic_since(now: ProviderTraffic, earlier: Option<&ProviderTraffic>) -> ProviderTraffic {
-    let Some(earlier) = earlier else {
-        return now;
-    };
-    let faults = now
-        .faults
-        .iter()
-        .map(|(kind, count)| {
-            let before = earlier.faults.get(kind).copied().unwrap_or(0);
-            (kind.clone(), count.saturating_sub(before))
-        })
-        .collect();
-    ProviderTraffic {
-        requests: now.requests.saturating_sub(earlier.requests),
-        accepted: now.accepted.saturating_sub(earlier.accepted),
-        retries: now.retries.saturating_sub(earlier.retries),
-        replayed: now.replayed.saturating_sub(earlier.replayed),
-        faults,
-        outage_rejections: now
-            .outage_rejections
-            .saturating_sub(earlier.outage_rejections),
-        delivered: now.delivered.saturating_sub(earlier.delivered),
-        lost: now.lost.saturating_sub(earlier.lost),
-        undeliverable: now.undeliverable.saturating_sub(earlier.undeliverable),
-        bounced: now.bounced.saturating_sub(earlier.bounced),
-        returned: now.returned.saturating_sub(earlier.returned),
-        duplicates_injected: now
-            .duplicates_injected
-            .saturating_sub(earlier.duplicates_injected),
-        retry_duplicates: now
-            .retry_duplicates
-            .saturating_sub(earlier.retry_duplicates),
-        in_transit: now.in_transit,
-        delivery_latency_us: None,
-    }
-}
-
 /// Reads each mock's `/v1/stats`. Fields a provider does not report read as 0.
-async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderTraffic> {
+async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderStats> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -333,7 +299,7 @@ async fn provider_traffic(targets: &Targets) -> BTreeMap<&'static str, ProviderT
         ("postal", &targets.postal),
     ] {
         let stats = match client.get(format!("{base}/v1/stats")).send().await {
-            Ok(response) => response.json::<ProviderTraffic>().await.ok(),
+            Ok(response) => response.json::<ProviderStats>().await.ok(),
             Err(_) => None,
         };
         if stats.is_none() {
@@ -356,7 +322,7 @@ fn build_report(
     enrollment: load::enroll::EnrollmentResult,
     load_elapsed: Duration,
     recorded: Recorded,
-    providers: BTreeMap<&'static str, ProviderTraffic>,
+    providers: BTreeMap<&'static str, ProviderStats>,
 ) -> Report {
     let duration_s = load_elapsed.as_secs_f64();
     let mut journeys = BTreeMap::new();
@@ -398,11 +364,14 @@ fn build_report(
     }
     let providers = providers
         .into_iter()
-        .map(|(name, mut traffic)| {
-            traffic.delivery_latency_us = recorded
-                .deliveries
-                .get(name)
-                .map(|histogram| Percentiles::from_histogram(histogram, 1));
+        .map(|(name, stats)| {
+            let traffic = ProviderTraffic {
+                stats,
+                delivery_latency_us: recorded
+                    .deliveries
+                    .get(name)
+                    .map(|histogram| Percentiles::from_histogram(histogram, 1)),
+            };
             (name.to_owned(), traffic)
         })
         .collect();

@@ -1029,7 +1029,7 @@ fn letter_sample() -> Value {
     })
 }
 
-/// The error shape a mock endpoint answers with.
+/// The error shape a mock endpoint responds with.
 #[derive(Clone, Copy)]
 enum ErrorShape {
     /// An RFC 9457 problem document with a string `code`.

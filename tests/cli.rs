@@ -100,7 +100,29 @@ fn broken_scenario_fails_before_any_server_starts() {
             smoke.replace("journeys_per_user = 2", "journeys_per_user = \"two\""),
             "journeys_per_user",
         ),
+        (
+            "missing fault profile",
+            smoke.replace(
+                "[providers]\n",
+                "[providers]\nprofile = \"no-such-profile.toml\"\n",
+            ),
+            "providers.profile",
+        ),
+        (
+            "invalid fault profile",
+            smoke.replace(
+                "[providers]\n",
+                "[providers]\nprofile = \"broken-profile.toml\"\n",
+            ),
+            "sms.faults.http_500",
+        ),
     ];
+    // The scenario names this profile relative to its own folder.
+    std::fs::write(
+        folder.path().join("broken-profile.toml"),
+        "[sms.faults]\nhttp_500 = 1.5\n",
+    )
+    .unwrap();
     for (case, text, key) in cases {
         let path = folder.path().join("broken.toml");
         std::fs::write(&path, text).unwrap();
@@ -297,7 +319,7 @@ fn serve_rejects_bad_flags_before_listening() {
         "--postal-listen",
         "127.0.0.1:0",
     ];
-    let cases: [(&str, &[&str], &str); 7] = [
+    let cases: [(&str, &[&str], &str); 8] = [
         (
             "negative postal day",
             &["--seconds-per-business-day", "-1"],
@@ -319,6 +341,11 @@ fn serve_rejects_bad_flags_before_listening() {
             "public URL scheme",
             &["--public-url", "mailto:service@example.org"],
             "--public-url",
+        ),
+        (
+            "fault profile missing",
+            &["--fault-profile", "/nonexistent/profile.toml"],
+            "--fault-profile",
         ),
         (
             "database folder missing",

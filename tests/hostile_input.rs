@@ -2,7 +2,7 @@
 //! with one field replaced by random JSON, and random content types, sent to
 //! every endpoint of the service and of the mocks that takes a body. No
 //! response may be a 5xx, no request may hang, and every server must still
-//! respond afterwards. tests/bad_input.rs holds the hand-picked cases.
+//! respond afterwards. tests/bad_input.rs contains the hand-picked cases.
 
 mod common;
 
@@ -272,7 +272,7 @@ fn random_bodies_never_get_5xx_or_hang() {
         }
     }
 
-    // Every server still answers.
+    // Every server still responds.
     for url in [
         format!("{}/health", app.url),
         format!("{}/v1/stats", app.providers.email.url()),

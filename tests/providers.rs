@@ -274,7 +274,8 @@ async fn sms_send_and_read_back() {
         .as_str()
         .expect("sid is a string")
         .to_owned();
-    assert!(sid.starts_with("SM") && sid.len() == 34, "{sid}");
+    assert!(sid.starts_with("SM"), "{sid}");
+    assert_eq!(sid.len(), 34, "{sid}");
     assert_eq!(created.body["account_sid"], ACCOUNT_SID);
     assert_eq!(created.body["to"], "+15555550142");
     assert_eq!(created.body["from"], "+15555550100");

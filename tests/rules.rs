@@ -1891,7 +1891,7 @@ async fn parallel_wrong_codes_lock_across_flows() {
 
     // Three wrong codes on each of four flows: twelve failures at once,
     // counted per account. The tenth locks the account and, like every
-    // attempt after it, answers try_later.
+    // attempt after it, gets try_later.
     let mut tasks = tokio::task::JoinSet::new();
     for flow in &flows {
         for _ in 0..3 {
@@ -2074,7 +2074,7 @@ async fn identity_checks_uniform_when_providers_down() {
     sent.extend(secrets_of(&stranger));
     let client = "198.18.9.1";
 
-    // Sign-in with a wrong password answers alike for an existing and an
+    // Sign-in with a wrong password gets the same response for an existing and an
     // unknown username, though the existing account's code could not be sent.
     let wrong = "not the right password";
     let existing = app

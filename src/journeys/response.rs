@@ -83,7 +83,7 @@ impl From<&Delivery> for DeliveryView {
     }
 }
 
-/// Where a flow stands: its next step, its last code or temporary-password
+/// The state of a flow: its next step, its last code or temporary-password
 /// delivery, and whether a resend or a new channel choice would be accepted now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FlowStatus {

@@ -131,7 +131,7 @@ impl<'a> Driver<'a> {
     }
 
     /// Sends a step that makes the service send a message. While the service
-    /// answers `provider_unavailable`, the person tries again after a pause,
+    /// returns `provider_unavailable`, the person tries again after a pause,
     /// at most [`PROVIDER_TRIES`] times in all.
     pub async fn step_that_sends(
         &mut self,
@@ -233,7 +233,7 @@ async fn read_answer(
         Ok(response) => response,
         Err(error) if error.is_timeout() => return Err(transport("service_timeout")),
         Err(error) if error.is_connect() => return Err(transport(SERVICE_UNREACHABLE)),
-        // Sent, but the connection broke before the answer: the step may or
+        // Sent, but the connection broke before the response: the step may or
         // may not have happened, so it is not sent again.
         Err(_) => return Err(transport("connection_lost")),
     };

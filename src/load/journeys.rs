@@ -16,7 +16,7 @@ use crate::report::Outcome;
 /// The terms-of-service version the reference service requires users to accept.
 const TERMS_VERSION: u32 = 1;
 
-/// How many times a person asks again for a message or letter that did not
+/// How many times a person requests a message or letter again that did not
 /// come, before giving up.
 const MAX_RESENDS: usize = 3;
 
@@ -428,7 +428,7 @@ async fn enter_code(
         .await?)
 }
 
-/// Waits for the code and asks for another when it does not come: at once
+/// Waits for the code and requests another when it does not come: at once
 /// after a reported delivery failure, by the other channel where the journey
 /// allows it, and after the code wait otherwise; at most [`MAX_RESENDS`]
 /// times, then gives up with the reason of the last failure.
@@ -482,11 +482,11 @@ async fn receive_code(
     }
 }
 
-/// How many times a person asks again when the service says it is too soon.
+/// How many times a person tries again when the service rejects a resend as too soon.
 const TOO_SOON_TRIES: usize = 3;
 
-/// Asks the service to send a message again, waiting as long as it says
-/// when it refuses a resend as too soon.
+/// Requests that the service send a message again, waiting for the
+/// `Retry-After` of each rejection as too soon.
 async fn ask_again(
     driver: &mut Driver<'_>,
     step: &'static str,

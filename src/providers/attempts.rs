@@ -6,7 +6,7 @@
 //! replay an accepted message, whatever its idempotency key, is the next
 //! attempt at that ordinal. So a sender that gives up on a message and sends
 //! a new one in its place (a new code after a failed send, say) continues the
-//! same sequence of draws, and two runs draw the same faults even when a
+//! same sequence of draws. Two runs then draw the same faults even when a
 //! wall-clock outage window makes one of them give up where the other did not.
 //! A send that repeats the key of an accepted message is a replay.
 

@@ -1,6 +1,6 @@
 //! Status callbacks and webhooks that the mocks send to the URL a send named.
 //!
-//! Each callback runs in its own task, so it never delays the send's answer or
+//! Each callback runs in its own task, so it never delays the send's response or
 //! a delivery. It tries at most 3 times with a 2 s timeout each, then gives up
 //! with a warning. Only `http` URLs on a loopback host are accepted, because the
 //! mocks listen on 127.0.0.1 and must never send traffic to another host.
@@ -66,7 +66,7 @@ impl Callbacks {
 
     fn spawn(&self, url: Url, message_id: String, payload: Payload) {
         let callbacks = self.clone();
-        // Outside a runtime (unit tests of the state) there is nobody to call.
+        // Outside a runtime (unit tests of the state) no callback can be sent.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };

@@ -5,7 +5,7 @@
 //! hash of (profile seed, provider, canonical recipient, ordinal of the message
 //! among the distinct messages to that recipient, attempt number for its
 //! idempotency key). The same profile, seed and sends therefore give the same
-//! draws whatever the timing. This module knows nothing about HTTP or wall-clock
+//! draws whatever the timing. This module uses no HTTP and no wall-clock
 //! time, so the simulator can reuse it.
 
 use std::time::Duration;
@@ -45,9 +45,9 @@ pub enum Fault {
     Http503,
     Http429,
     ConnectionReset,
-    /// Holds the request for `hang_s`, then answers 503; nothing is accepted.
+    /// Delays the response by `hang_s`, then responds with 503. Nothing is accepted.
     HangBeforeAccept,
-    /// Accepts and delivers the message, then holds the response for `hang_s`.
+    /// Accepts and delivers the message, then delays the response by `hang_s`.
     HangAfterAccept,
     /// Accepts the message and never delivers it, with no status callback.
     SilentLoss,
@@ -125,7 +125,7 @@ impl Fault {
     }
 }
 
-/// What one attempt identifies itself by for its draw.
+/// The identity of one attempt, from which its draw is seeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptId<'a> {
     pub provider: Provider,
@@ -157,7 +157,7 @@ pub fn attempt_rng(seed: u64, id: &AttemptId<'_>) -> ChaCha8Rng {
 pub struct AttemptDraw {
     /// The injected fault, or `None` for a healthy attempt.
     pub fault: Option<Fault>,
-    /// Time the API takes to answer.
+    /// Time the API takes to respond.
     pub latency: Duration,
     /// Delivery delay in the delay key's unit: seconds for email and SMS,
     /// business days for postal. `None` when the profile sets no delay.

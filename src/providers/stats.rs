@@ -15,7 +15,11 @@ use super::inbox::lock;
 ///
 /// Counters only grow, except `in_transit`, which is a level: accepted messages
 /// that have neither been delivered nor failed yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Fields a provider does not return read as 0, so that the report can read
+/// the stats of providers other than these mocks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProviderStats {
     /// Send requests that passed validation, outage rejections included.
     pub requests: u64,
@@ -44,13 +48,63 @@ pub struct ProviderStats {
 }
 
 /// Percentiles of the delivery delay, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DelayPercentiles {
     pub count: u64,
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
     pub max: u64,
+}
+
+impl ProviderStats {
+    /// Returns the counts since `earlier` was read. `in_transit` is a level
+    /// and `delivery_delay_ms` covers the mock's whole life, so both are kept
+    /// as read now.
+    pub fn since(&self, earlier: &ProviderStats) -> ProviderStats {
+        let faults = self
+            .faults
+            .iter()
+            .map(|(kind, count)| {
+                let before = earlier.faults.get(kind).copied().unwrap_or(0);
+                (kind.clone(), count.saturating_sub(before))
+            })
+            .collect();
+        ProviderStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            accepted: self.accepted.saturating_sub(earlier.accepted),
+            retries: self.retries.saturating_sub(earlier.retries),
+            replayed: self.replayed.saturating_sub(earlier.replayed),
+            faults,
+            outage_rejections: self
+                .outage_rejections
+                .saturating_sub(earlier.outage_rejections),
+            delivered: self.delivered.saturating_sub(earlier.delivered),
+            lost: self.lost.saturating_sub(earlier.lost),
+            undeliverable: self.undeliverable.saturating_sub(earlier.undeliverable),
+            bounced: self.bounced.saturating_sub(earlier.bounced),
+            returned: self.returned.saturating_sub(earlier.returned),
+            duplicates_injected: self
+                .duplicates_injected
+                .saturating_sub(earlier.duplicates_injected),
+            retry_duplicates: self
+                .retry_duplicates
+                .saturating_sub(earlier.retry_duplicates),
+            in_transit: self.in_transit,
+            delivery_delay_ms: self.delivery_delay_ms,
+        }
+    }
+
+    /// Returns the faults drawn, of every kind.
+    pub fn faults_total(&self) -> u64 {
+        self.faults.values().sum()
+    }
+
+    /// Returns the deliveries the provider reported failed: undeliverable
+    /// texts, bounced emails and returned letters.
+    pub fn failed_deliveries(&self) -> u64 {
+        self.undeliverable + self.bounced + self.returned
+    }
 }
 
 /// Atomic counters, so that reading stats costs the same at any point of a run.

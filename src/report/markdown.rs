@@ -168,20 +168,21 @@ fn write_providers(out: &mut String, report: &Report) {
             .delivery_latency_us
             .map(|p| (milliseconds(p.p50), milliseconds(p.p99)))
             .unwrap_or(("-".into(), "-".into()));
-        let faults: u64 = traffic.faults.values().sum();
-        let failed_deliveries = traffic.undeliverable + traffic.bounced + traffic.returned;
+        let stats = &traffic.stats;
+        let faults = stats.faults_total();
+        let failed_deliveries = stats.failed_deliveries();
         let _ = writeln!(
             out,
             "| {provider} | {} | {} | {} | {faults} | {} | {} | {} | {failed_deliveries} | {} | {} | {} | {p50} | {p99} |",
-            traffic.requests,
-            traffic.accepted,
-            traffic.retries,
-            traffic.outage_rejections,
-            traffic.delivered,
-            traffic.lost,
-            traffic.duplicates_injected,
-            traffic.retry_duplicates,
-            traffic.in_transit,
+            stats.requests,
+            stats.accepted,
+            stats.retries,
+            stats.outage_rejections,
+            stats.delivered,
+            stats.lost,
+            stats.duplicates_injected,
+            stats.retry_duplicates,
+            stats.in_transit,
         );
     }
     let _ = writeln!(
@@ -200,6 +201,7 @@ fn write_providers(out: &mut String, report: &Report) {
         .iter()
         .flat_map(|(provider, traffic)| {
             traffic
+                .stats
                 .faults
                 .iter()
                 .filter(|(_, count)| **count > 0)

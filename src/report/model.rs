@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::providers::ProviderStats;
+
 /// Bumped whenever a field changes meaning or goes away.
 pub const REPORT_SCHEMA_VERSION: u32 = 2;
 
@@ -122,35 +124,14 @@ pub struct StepStats {
     pub histogram: String,
 }
 
-/// What one provider carried during the load, from the mock's counters.
-/// Counts are this run's share; `in_transit` is the level at the end.
+/// One provider's traffic during the load: its mock's counters, as this
+/// run's share, and the delivery times people saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct ProviderTraffic {
-    /// Requests to the send API, retries included.
-    pub requests: u64,
-    /// Distinct messages or letters accepted.
-    pub accepted: u64,
-    /// Requests that repeated an idempotency key already seen.
-    pub retries: u64,
-    /// Requests answered from an earlier attempt with the same key.
-    pub replayed: u64,
-    /// Injected faults by kind, such as `http_503` or `silent_loss`.
-    pub faults: BTreeMap<String, u64>,
-    /// Requests refused because they fell in an outage window.
-    pub outage_rejections: u64,
-    pub delivered: u64,
-    /// Accepted, then silently never delivered.
-    pub lost: u64,
-    pub undeliverable: u64,
-    pub bounced: u64,
-    pub returned: u64,
-    /// Second deliveries the profile injected.
-    pub duplicates_injected: u64,
-    /// Deliveries that repeat an earlier one without being injected: what a
-    /// retried send without an idempotency key causes. Should stay 0.
-    pub retry_duplicates: u64,
-    pub in_transit: u64,
+    /// The counters of the provider's `GET /v1/stats` (docs/providers.md),
+    /// less those read before the load; `in_transit` is the level at the end.
+    #[serde(flatten)]
+    pub stats: ProviderStats,
     /// Send-to-inbox time seen by synthetic people, in microseconds.
     pub delivery_latency_us: Option<Percentiles>,
 }

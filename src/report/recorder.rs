@@ -88,8 +88,8 @@ pub struct OutageWindow {
 pub struct RunRecorder {
     shards: Vec<Mutex<Shard>>,
     started: Instant,
-    /// Set while an outage window is open, so that answered requests, the
-    /// common case, check one atomic and take no lock.
+    /// Set while an outage window is open, so that requests with a
+    /// response, the common case, check one atomic and take no lock.
     outage_open: AtomicBool,
     outages: Mutex<Vec<OutageWindow>>,
 }
@@ -122,7 +122,7 @@ impl RunRecorder {
         }
     }
 
-    /// Notes that the service answered; this closes an open outage window.
+    /// Notes that the service responded, which closes an open outage window.
     pub fn service_answered(&self) {
         if !self.outage_open.load(Ordering::Acquire) {
             return;
@@ -148,8 +148,8 @@ impl RunRecorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Records one answered step, with the problem code or transport reason
-    /// of an error answer.
+    /// Records one step that got a response, with the problem code or
+    /// transport reason of an error response.
     pub fn record_step(
         &self,
         user: usize,

@@ -55,17 +55,10 @@ impl Engine {
     /// alive.
     pub async fn flow_status(&self, flow_id: &str) -> Result<FlowStatus, StepError> {
         let now = self.now();
-        let flow = self
-            .store
-            .flow(flow_id)
-            .await?
-            .filter(|flow| !flow.is_expired(now, &self.policy))
-            .ok_or(StepError::FlowNotFound)?;
-        let account = self
-            .store
-            .account(flow.account_id)
-            .await?
-            .ok_or(StepError::FlowNotFound)?;
+        let (flow, account) = self.flow_and_account(flow_id).await?;
+        if flow.is_expired(now, &self.policy) {
+            return Err(StepError::FlowNotFound);
+        }
         let last = self.last_delivery(&flow).await?;
         Ok(flow.status(&account, last.as_ref(), now, &self.policy))
     }

@@ -156,14 +156,9 @@ impl Engine {
             .await
     }
 
-    async fn lock_flow(&self, flow_id: &str) -> Result<LockedFlow<'_>, StepError> {
-        let flow = self
-            .store
-            .flow(flow_id)
-            .await?
-            .ok_or(StepError::FlowNotFound)?;
-        let guard = self.account_locks.lock(&flow.account_id).await;
-        // Read again under the lock: another step may have changed both.
+    /// Reads a flow and its account, or fails with `FlowNotFound` when
+    /// either is gone.
+    async fn flow_and_account(&self, flow_id: &str) -> Result<(Flow, Account), StepError> {
         let flow = self
             .store
             .flow(flow_id)
@@ -174,6 +169,18 @@ impl Engine {
             .account(flow.account_id)
             .await?
             .ok_or(StepError::FlowNotFound)?;
+        Ok((flow, account))
+    }
+
+    async fn lock_flow(&self, flow_id: &str) -> Result<LockedFlow<'_>, StepError> {
+        let flow = self
+            .store
+            .flow(flow_id)
+            .await?
+            .ok_or(StepError::FlowNotFound)?;
+        let guard = self.account_locks.lock(&flow.account_id).await;
+        // Read again under the lock: another step may have changed both.
+        let (flow, account) = self.flow_and_account(flow_id).await?;
         if flow.is_expired(self.now(), &self.policy) {
             self.store.delete_flow(flow_id).await?;
             return Err(StepError::FlowNotFound);
