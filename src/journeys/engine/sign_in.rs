@@ -19,9 +19,9 @@ impl Engine {
         username: &str,
         password: &SecretString,
     ) -> Result<StepResponse, StepError> {
-        let Some(found) = self.store.account_by_username(&canonical(username)).await? else {
-            self.verify_decoy(password).await;
-            return Err(StepError::InvalidCredentials);
+        let username = canonical(username);
+        let Some(found) = self.store.account_by_username(&username).await? else {
+            return self.unknown_sign_in(&username, password).await;
         };
         let _guard = self.account_locks.lock(&found.id).await;
         let mut account = self
@@ -49,6 +49,37 @@ impl Engine {
                 "account locked after failed attempts"
             );
         }
+        Err(StepError::InvalidCredentials)
+    }
+
+    /// Answers a sign-in for a username no account has exactly as one with a
+    /// wrong password: a hash's time, and a lockout after the same number of
+    /// failures for as long, so that "try later" reveals no account. The
+    /// failures and lock are stored under the canonical username.
+    async fn unknown_sign_in(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<StepResponse, StepError> {
+        let failures_key = format!("sign-in-failures:{username}");
+        let lock_key = format!("sign-in-lock:{username}");
+        let _guard = self.account_locks.lock(failures_key.as_str()).await;
+        let now = self.now();
+        let mut lock = self.store.rate_events(&lock_key).await?;
+        if lock.count_recent(now, self.policy.lockout_duration) > 0 {
+            return Err(StepError::TryLater);
+        }
+        self.verify_decoy(password).await;
+        let mut failures = self.store.rate_events(&failures_key).await?;
+        failures.record(now, self.policy.lockout_threshold);
+        if failures.count_recent(now, self.policy.lockout_window) >= self.policy.lockout_threshold {
+            failures.clear();
+            lock.record(now, 1);
+            self.store.save_rate_events(&lock_key, &lock).await?;
+        }
+        self.store
+            .save_rate_events(&failures_key, &failures)
+            .await?;
         Err(StepError::InvalidCredentials)
     }
 
