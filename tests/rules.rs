@@ -407,6 +407,34 @@ async fn lockout_ends_after_thirty_minutes() {
 }
 
 #[tokio::test]
+async fn unknown_username_locks_like_an_account() {
+    let app = TestApp::spawn().await;
+    let existing = app.enrolled(JourneyKind::SignIn, 23).await;
+    let unknown = app.person(JourneyKind::SignIn, 24);
+    let mut answers = Vec::new();
+    for someone in [&existing, &unknown] {
+        let mut sequence = Vec::new();
+        for _ in 0..11 {
+            let reply = app.sign_in(someone, "not the right password").await;
+            sequence.push((reply.status.as_u16(), reply.body.clone()));
+        }
+        answers.push(sequence);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "eleven wrong passwords answer alike for an account and an unknown username"
+    );
+    assert_eq!(answers[1][10].0, 429, "the eleventh answers try_later");
+
+    app.advance(Duration::minutes(29) + Duration::seconds(59));
+    let unknown_locked = app.sign_in(&unknown, "not the right password").await;
+    unknown_locked.assert_problem(429, "try_later");
+    app.advance(Duration::seconds(1));
+    let unknown_unlocked = app.sign_in(&unknown, "not the right password").await;
+    unknown_unlocked.assert_problem(401, "invalid_credentials");
+}
+
+#[tokio::test]
 async fn nine_failures_do_not_lock() {
     let app = TestApp::spawn().await;
     let someone = app.enrolled(JourneyKind::SignIn, 22).await;
