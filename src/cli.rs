@@ -223,6 +223,16 @@ fn print_summary(result: &crate::run::RunResult) {
             ),
         }
     }
+    if let Some(abuse) = &report.abuse {
+        for (attack, result) in &abuse.attacks {
+            println!(
+                "  {attack:<22} {}: {} checks, {} requests",
+                if result.pass { "pass" } else { "FAIL" },
+                result.checks.len(),
+                result.requests
+            );
+        }
+    }
     println!("report: {}", result.out.join("report.md").display());
 }
 

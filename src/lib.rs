@@ -1,5 +1,6 @@
 //! recoverylab: a simulation and load-testing harness for account-recovery systems.
 
+pub mod abuse;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use chrono::Utc;
 use secrecy::SecretString;
 
+use crate::abuse::{self, AttackContext};
 use crate::config::{load_scenario, Scenario};
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::{ProviderSettings, ProviderStats};
@@ -162,12 +163,30 @@ async fn drive(
     ));
     let goose_report = out.join("goose.html");
     let sigterm = stop_on_sigterm(Arc::clone(&shared));
-    let loaded = load::run_load(Arc::clone(&shared), &goose_report).await;
+    if scenario.has_load() {
+        if let Err(error) = load::run_load(Arc::clone(&shared), &goose_report).await {
+            if let Some(listener) = sigterm {
+                listener.abort();
+            }
+            return Err(error);
+        }
+    }
+    let load_elapsed = load_started.elapsed();
+    let abuse = match &scenario.abuse {
+        Some(settings) if !shared.stop_requested() => {
+            let context = AttackContext {
+                targets: &targets,
+                admin_token,
+                seed: scenario.seed,
+                first_index: scenario.first_index + scenario.people,
+            };
+            Some(abuse::run_attacks(settings, &context, || shared.stop_requested()).await)
+        }
+        _ => None,
+    };
     if let Some(listener) = sigterm {
         listener.abort();
     }
-    loaded?;
-    let load_elapsed = load_started.elapsed();
 
     let after = provider_traffic(&targets).await;
     let providers = after
@@ -201,8 +220,29 @@ async fn drive(
     report.hash_profile = hash_profile;
     report.load.journeys_skipped = exhausted;
     report.load.stopped_by = stopped_by(scenario, &shared, &report, load_elapsed).to_owned();
+    report.abuse = abuse;
     report::write::write_report(out, &report)
         .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    if let Some(abuse) = &report.abuse {
+        let failures = abuse.failures();
+        if !abuse.pass {
+            let listed: Vec<String> = failures
+                .iter()
+                .map(|(attack, check)| {
+                    format!(
+                        "{attack}: {}: expected {}, observed {}",
+                        check.name, check.expected, check.observed
+                    )
+                })
+                .collect();
+            anyhow::bail!(
+                "the abuse attacks found {} failed check(s); the report in {} has every check:\n  {}",
+                failures.len(),
+                out.display(),
+                listed.join("\n  ")
+            );
+        }
+    }
     if matches!(report.load.stopped_by.as_str(), "sigterm" | "interrupted") {
         anyhow::bail!(
             "the run was stopped early ({}) after {:.1} s of load; the report in {} covers the part that ran, with cut journeys in flight",
@@ -327,7 +367,8 @@ fn build_report(
     let duration_s = load_elapsed.as_secs_f64();
     let mut journeys = BTreeMap::new();
     let mut completed_total = 0;
-    for kind in scenario.mix.active_kinds() {
+    let kinds = scenario.mix.active_kinds().filter(|_| scenario.has_load());
+    for kind in kinds {
         let record = recorded.journeys.get(&kind).cloned().unwrap_or_default();
         let failed_total: u64 = record.failed.values().sum();
         let ended = record.completed + failed_total + record.abandoned;
@@ -431,5 +472,6 @@ fn build_report(
                 end_s: window.end_s,
             })
             .collect(),
+        abuse: None,
     }
 }

@@ -124,27 +124,96 @@ fn broken_scenario_fails_before_any_server_starts() {
     )
     .unwrap();
     for (case, text, key) in cases {
-        let path = folder.path().join("broken.toml");
-        std::fs::write(&path, text).unwrap();
-        let output = recoverylab()
-            .arg("run")
-            .arg(&path)
-            .output()
-            .expect("the binary runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "case {case} exits non-zero");
-        assert!(
-            stderr.contains(key),
-            "case {case} names the key {key}: {stderr}"
-        );
-        assert!(
-            stderr.contains("broken.toml"),
-            "case {case} names the file: {stderr}"
-        );
-        assert!(
-            !stderr.contains("started"),
-            "case {case} starts no server: {stderr}"
-        );
+        assert_rejected_before_start(folder.path(), case, &text, key);
+    }
+}
+
+/// Runs a broken scenario `text` and checks that the run fails naming
+/// `expected` and the file, before any server starts.
+fn assert_rejected_before_start(folder: &Path, case: &str, text: &str, expected: &str) {
+    let path = folder.join("broken.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = recoverylab()
+        .arg("run")
+        .arg(&path)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "case {case} exits non-zero");
+    assert!(
+        stderr.contains(expected),
+        "case {case} names {expected}: {stderr}"
+    );
+    assert!(
+        stderr.contains("broken.toml"),
+        "case {case} names the file: {stderr}"
+    );
+    assert!(
+        !stderr.contains("started"),
+        "case {case} starts no server: {stderr}"
+    );
+}
+
+#[test]
+fn broken_abuse_table_fails_before_any_server_starts() {
+    let folder = tempfile::tempdir().unwrap();
+    let scenario =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/abuse.toml"))
+            .unwrap();
+    let attacks =
+        "attacks = [\"code_brute_force\", \"enumeration_probe\", \"identifier_variants\"]";
+    assert!(scenario.contains(attacks));
+    let cases = [
+        (
+            "unknown attack",
+            scenario.replace("\"code_brute_force\",", "\"code_brute_forse\","),
+            "code_brute_forse",
+        ),
+        (
+            "no attack",
+            scenario.replace(attacks, "attacks = []"),
+            "abuse.attacks",
+        ),
+        (
+            "attack twice",
+            scenario.replace(
+                "\"identifier_variants\"]",
+                "\"identifier_variants\", \"enumeration_probe\"]",
+            ),
+            "twice",
+        ),
+        (
+            "too few samples",
+            scenario.replace("timing_samples = 100", "timing_samples = 3"),
+            "abuse.timing_samples",
+        ),
+        (
+            "zero tolerance",
+            scenario.replace("timing_tolerance_ms = 2.0", "timing_tolerance_ms = 0"),
+            "abuse.timing_tolerance_ms",
+        ),
+        (
+            "no victims",
+            scenario.replace("brute_force_victims = 4", "brute_force_victims = 0"),
+            "abuse.brute_force_victims",
+        ),
+        (
+            "unknown key",
+            scenario.replace("brute_force_victims = 4", "victims = 4"),
+            "victims",
+        ),
+        (
+            "no load and no abuse",
+            scenario
+                .lines()
+                .take_while(|line| !line.starts_with("[abuse]"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "[load]",
+        ),
+    ];
+    for (case, text, expected) in cases {
+        assert_rejected_before_start(folder.path(), case, &text, expected);
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::abuse::{AbuseSettings, Attack};
 use crate::journeys::hashing::HashProfile;
 use crate::people::person::SSN_SPACE;
 use crate::people::{JourneyKind, JourneyMix};
@@ -45,12 +46,28 @@ struct RawScenario {
     hash_profile: String,
     #[serde(default)]
     population: RawPopulation,
-    load: RawLoad,
-    mix: RawMix,
+    #[serde(default)]
+    load: Option<RawLoad>,
+    #[serde(default)]
+    mix: Option<RawMix>,
     #[serde(default)]
     behaviour: RawBehaviour,
     #[serde(default)]
     providers: RawProviders,
+    #[serde(default)]
+    abuse: Option<RawAbuse>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbuse {
+    attacks: Vec<String>,
+    #[serde(default)]
+    brute_force_victims: Option<i64>,
+    #[serde(default)]
+    timing_samples: Option<i64>,
+    #[serde(default)]
+    timing_tolerance_ms: Option<f64>,
 }
 
 fn default_hash_profile() -> String {
@@ -176,6 +193,16 @@ pub struct Scenario {
     pub postal_transit_business_days: (u32, u32),
     /// The mocks' fault profile, healthy when the scenario names none.
     pub fault_profile: FaultProfile,
+    /// Attacks run after the load, if any.
+    pub abuse: Option<AbuseSettings>,
+}
+
+impl Scenario {
+    /// Returns whether the scenario drives journeys; a scenario of attacks
+    /// alone has no `[load]`.
+    pub fn has_load(&self) -> bool {
+        self.users > 0
+    }
 }
 
 impl Scenario {
@@ -302,33 +329,35 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         )
     })?;
 
-    let users = check.count("load.users", raw.load.users, 1, 100_000)? as usize;
-    let journeys_per_user = check.count(
-        "load.journeys_per_user",
-        raw.load.journeys_per_user,
-        1,
-        1_000_000,
-    )? as usize;
-    let max_duration = check.seconds(
-        "load.max_duration_s",
-        raw.load.max_duration_s,
-        7.0 * 86_400.0,
-    )?;
-    let users_per_second = check.rate(
-        "load.users_per_second",
-        raw.load.users_per_second.unwrap_or(users as f64),
-        1_000_000.0,
-    )?;
-
-    let mix = mix_from(&check, &raw.mix)?;
-    let active = mix.active_kinds().count();
-    if users < active {
-        return Err(check.invalid(
-            "load.users",
-            format!("is {users}, fewer than the {active} journey kinds with a positive weight"),
-            &format!("set load.users to at least {active} so that every kind gets a user"),
-        ));
-    }
+    let abuse = raw
+        .abuse
+        .as_ref()
+        .map(|abuse| abuse_from(&check, abuse))
+        .transpose()?;
+    let Load {
+        users,
+        journeys_per_user,
+        max_duration,
+        users_per_second,
+        mix,
+    } = match (&raw.load, &raw.mix) {
+        (Some(load), Some(mix)) => load_from(&check, load, mix)?,
+        (None, None) if abuse.is_some() => Load::none(),
+        (None, _) => {
+            return Err(check.invalid(
+                "load",
+                "is missing".to_owned(),
+                "add a [load] table with users, journeys_per_user and max_duration_s, or an [abuse] table for a scenario of attacks alone",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(check.invalid(
+                "mix",
+                "is missing".to_owned(),
+                "add a [mix] table that gives at least one journey kind a positive weight",
+            ))
+        }
+    };
 
     let minimum = Scenario::minimum_people(users, journeys_per_user, &mix);
     let people = match raw.population.people {
@@ -352,11 +381,19 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
             "lower load.users or load.journeys_per_user",
         ));
     }
+    let attack_people = abuse.as_ref().map_or(0, AbuseSettings::people_needed);
+    if people + attack_people > SSN_SPACE {
+        return Err(check.invalid(
+            "abuse.timing_samples",
+            format!("with population.people needs {} people, more than the {SSN_SPACE} distinct synthetic people", people + attack_people),
+            "lower abuse.timing_samples or population.people",
+        ));
+    }
     let first_index = check.count(
         "population.first_index",
         raw.population.first_index.unwrap_or(0),
         0,
-        (SSN_SPACE - people) as i64,
+        (SSN_SPACE - people - attack_people) as i64,
     )?;
 
     let [think_min, think_max] = raw.behaviour.think_time_ms;
@@ -420,7 +457,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         first_index,
         users,
         journeys_per_user,
-        max_duration: Duration::from_secs_f64(max_duration),
+        max_duration,
         users_per_second,
         mix,
         think_time_ms: (think_min as u64, think_max as u64),
@@ -430,15 +467,18 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         seconds_per_business_day,
         postal_transit_business_days: (transit_min as u32, transit_max as u32),
         fault_profile,
+        abuse,
     };
-    if scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0
+    if scenario.has_load()
+        && scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0
         && scenario.max_postal_transit() >= scenario.max_duration
     {
         return Err(check.invalid(
             "providers.seconds_per_business_day",
             format!(
-                "is {seconds_per_business_day}, so a letter can take {:.0} s, longer than load.max_duration_s = {max_duration}",
-                scenario.max_postal_transit().as_secs_f64()
+                "is {seconds_per_business_day}, so a letter can take {:.0} s, longer than load.max_duration_s = {}",
+                scenario.max_postal_transit().as_secs_f64(),
+                max_duration.as_secs_f64()
             ),
             "compress postal time further or raise load.max_duration_s so postal journeys can complete",
         ));
@@ -466,6 +506,117 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     normal
+}
+
+/// The checked `[load]` and `[mix]` tables.
+struct Load {
+    users: usize,
+    journeys_per_user: usize,
+    max_duration: Duration,
+    users_per_second: f64,
+    mix: JourneyMix,
+}
+
+impl Load {
+    /// The load of a scenario of attacks alone: no users. The mix is never
+    /// drawn from, but stays valid.
+    fn none() -> Self {
+        Self {
+            users: 0,
+            journeys_per_user: 0,
+            max_duration: Duration::ZERO,
+            users_per_second: 1.0,
+            mix: JourneyMix::new([1, 0, 0, 0, 0]),
+        }
+    }
+}
+
+fn load_from(check: &Checker<'_>, load: &RawLoad, mix: &RawMix) -> Result<Load, ScenarioError> {
+    let users = check.count("load.users", load.users, 1, 100_000)? as usize;
+    let journeys_per_user = check.count(
+        "load.journeys_per_user",
+        load.journeys_per_user,
+        1,
+        1_000_000,
+    )? as usize;
+    let max_duration = check.seconds("load.max_duration_s", load.max_duration_s, 7.0 * 86_400.0)?;
+    let users_per_second = check.rate(
+        "load.users_per_second",
+        load.users_per_second.unwrap_or(users as f64),
+        1_000_000.0,
+    )?;
+
+    let mix = mix_from(check, mix)?;
+    let active = mix.active_kinds().count();
+    if users < active {
+        return Err(check.invalid(
+            "load.users",
+            format!("is {users}, fewer than the {active} journey kinds with a positive weight"),
+            &format!("set load.users to at least {active} so that every kind gets a user"),
+        ));
+    }
+    Ok(Load {
+        users,
+        journeys_per_user,
+        max_duration: Duration::from_secs_f64(max_duration),
+        users_per_second,
+        mix,
+    })
+}
+
+fn abuse_from(check: &Checker<'_>, raw: &RawAbuse) -> Result<AbuseSettings, ScenarioError> {
+    let known: Vec<&str> = Attack::ALL.iter().map(|attack| attack.name()).collect();
+    if raw.attacks.is_empty() {
+        return Err(check.invalid(
+            "abuse.attacks",
+            "is empty".to_owned(),
+            &format!("name one or more of {}", known.join(", ")),
+        ));
+    }
+    let mut attacks = Vec::new();
+    for name in &raw.attacks {
+        let attack = Attack::from_name(name).ok_or_else(|| {
+            check.invalid(
+                "abuse.attacks",
+                format!("names {name:?}, which is not an attack"),
+                &format!("use one of {}", known.join(", ")),
+            )
+        })?;
+        if attacks.contains(&attack) {
+            return Err(check.invalid(
+                "abuse.attacks",
+                format!("names {name:?} twice"),
+                "name each attack once",
+            ));
+        }
+        attacks.push(attack);
+    }
+    let brute_force_victims = check.count(
+        "abuse.brute_force_victims",
+        raw.brute_force_victims.unwrap_or(4),
+        1,
+        100,
+    )? as usize;
+    let timing_samples = check.count(
+        "abuse.timing_samples",
+        raw.timing_samples.unwrap_or(100),
+        20,
+        10_000,
+    )? as usize;
+    let tolerance_ms = raw.timing_tolerance_ms.unwrap_or(2.0);
+    if !tolerance_ms.is_finite() || tolerance_ms <= 0.0 || tolerance_ms > 1_000.0 {
+        return Err(check.invalid(
+            "abuse.timing_tolerance_ms",
+            format!("is {tolerance_ms}"),
+            "set a number of milliseconds greater than 0 and at most 1000",
+        ));
+    }
+    Ok(AbuseSettings {
+        attacks,
+        brute_force_victims,
+        timing_samples,
+        timing_tolerance: Duration::from_secs_f64(tolerance_ms / 1e3),
+    })
 }
 
 fn mix_from(check: &Checker<'_>, raw: &RawMix) -> Result<JourneyMix, ScenarioError> {

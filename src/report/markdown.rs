@@ -143,7 +143,41 @@ pub fn render(report: &Report) -> String {
 
     write_providers(&mut out, report);
     write_service_outages(&mut out, report);
+    write_abuse(&mut out, report);
     out
+}
+
+fn write_abuse(out: &mut String, report: &Report) {
+    let Some(abuse) = &report.abuse else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n## Abuse attacks: {}\n",
+        if abuse.pass { "pass" } else { "**FAIL**" }
+    );
+    for (attack, result) in &abuse.attacks {
+        let _ = writeln!(
+            out,
+            "### {attack}: {}\n\n{} requests in {:.1} s.\n",
+            if result.pass { "pass" } else { "**FAIL**" },
+            result.requests,
+            result.duration_s
+        );
+        let _ = writeln!(out, "| check | verdict | expected | observed |");
+        let _ = writeln!(out, "| --- | --- | --- | --- |");
+        for check in &result.checks {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                check.name,
+                if check.pass { "pass" } else { "**fail**" },
+                check.expected.replace('|', "/"),
+                check.observed.replace('|', "/")
+            );
+        }
+        let _ = writeln!(out);
+    }
 }
 
 fn write_providers(out: &mut String, report: &Report) {

@@ -32,6 +32,9 @@ pub struct Report {
     /// Periods when load users found the service refusing connections, in
     /// seconds from the start of load.
     pub service_outages: Vec<ServiceOutage>,
+    /// The verdicts of the scenario's `[abuse]` attacks, when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abuse: Option<crate::abuse::AbuseReport>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
