@@ -86,11 +86,11 @@ pub async fn run(
     report.check(
         "lockout counted across flows",
         format!(
-            "at most {} guesses answered as wrong before the lock, whatever the number of flows (the {LOCK_THRESHOLD}th failure locks)",
+            "at most {} guesses rejected as wrong before the lock, whatever the number of flows (the {LOCK_THRESHOLD}th failure locks)",
             LOCK_THRESHOLD - 1
         ),
         format!(
-            "at most {max_wrong} answered as wrong, over {} flows per victim",
+            "at most {max_wrong} rejected as wrong, over {} flows per victim",
             flows.join(", ")
         ),
         locked == victims && max_wrong < LOCK_THRESHOLD,

@@ -302,7 +302,7 @@ async fn shared_lockout(
         .await?;
     report.check(
         "sign_in lockout shared by spellings",
-        format!("after {LOCK_THRESHOLD} wrong passwords under 5 spellings of one username, the right password answers try_later"),
+        format!("after {LOCK_THRESHOLD} wrong passwords under 5 spellings of one username, the right password gets try_later"),
         after.outcome(),
         after.outcome() == "try_later",
     );
