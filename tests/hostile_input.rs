@@ -66,8 +66,10 @@ fn content_type() -> impl Strategy<Value = Option<String>> {
 }
 
 /// Bodies built from the endpoint's valid sample: one field replaced by
-/// random JSON, random JSON of any shape, or random bytes.
+/// random JSON, random JSON of any shape, random bytes, or an extreme body
+/// from [`extreme_bytes`].
 fn body(sample: Value, form: bool) -> impl Strategy<Value = Body> {
+    let sample_for_extremes = sample.clone();
     let fields: Vec<String> = sample
         .as_object()
         .map(|object| object.keys().cloned().collect())
@@ -100,7 +102,68 @@ fn body(sample: Value, form: bool) -> impl Strategy<Value = Body> {
             bytes,
         },
     );
-    prop_oneof![mutated, random_json, random_bytes]
+    let extreme = (extreme_bytes(sample_for_extremes, form), content_type()).prop_map(
+        |(bytes, content_type)| Body {
+            content_type,
+            bytes,
+        },
+    );
+    prop_oneof![mutated, random_json, random_bytes, extreme]
+}
+
+/// Bodies at the edges: JSON nested far past any parser's depth limit, the
+/// valid body with one field holding up to 3 MiB, and the valid body with
+/// bytes that are not UTF-8 inside a string.
+fn extreme_bytes(sample: Value, form: bool) -> impl Strategy<Value = Vec<u8>> {
+    let deep = (1usize..50_000, any::<bool>()).prop_map(|(depth, arrays)| {
+        let text = if arrays {
+            "[".repeat(depth) + &"]".repeat(depth)
+        } else {
+            "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth)
+        };
+        text.into_bytes()
+    });
+    let encode = move |value: &Value| {
+        if form {
+            form_bytes(value)
+        } else {
+            value.to_string().into_bytes()
+        }
+    };
+    let first_field = sample
+        .as_object()
+        .and_then(|object| object.keys().next().cloned());
+    let huge_sample = sample.clone();
+    let huge_field = first_field.clone();
+    let huge =
+        prop_oneof![Just(64usize << 10), Just(1 << 20), Just(3 << 20)].prop_map(move |size| {
+            let mut value = huge_sample.clone();
+            if let (Some(object), Some(field)) = (value.as_object_mut(), &huge_field) {
+                object.insert(field.clone(), Value::from("x".repeat(size)));
+            }
+            encode(&value)
+        });
+    let not_utf8 = Just(()).prop_map(move |()| {
+        let mut value = sample.clone();
+        if let (Some(object), Some(field)) = (value.as_object_mut(), &first_field) {
+            object.insert(field.clone(), Value::from("MARKER"));
+        }
+        let text = if form {
+            form_bytes(&value)
+        } else {
+            value.to_string().into_bytes()
+        };
+        replace_marker(&text, &[0xff, 0xfe, 0xc3, 0x28])
+    });
+    prop_oneof![deep, huge, not_utf8]
+}
+
+/// Replaces the first `MARKER` in `bytes` with `with`.
+fn replace_marker(bytes: &[u8], with: &[u8]) -> Vec<u8> {
+    match bytes.windows(6).position(|window| window == b"MARKER") {
+        Some(at) => [&bytes[..at], with, &bytes[at + 6..]].concat(),
+        None => [bytes, with].concat(),
+    }
 }
 
 /// Form-encodes the scalar fields of a JSON object, as a Twilio callback or
