@@ -11,6 +11,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 
 use crate::config::{load_scenario, Scenario};
+use crate::leak_check;
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::{ProviderSettings, ProviderStats};
 use crate::report::model::{
@@ -18,7 +19,7 @@ use crate::report::model::{
     Report, ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
-use crate::report::{self, RunRecorder};
+use crate::report::RunRecorder;
 use crate::stack::{Stack, StackListeners, StackOptions};
 
 /// A stack that is already running, reached by URL instead of started here.
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub scenario: PathBuf,
     pub out: Option<PathBuf>,
     pub remote: Option<RemoteTarget>,
+    /// Log files of the target deployment that the leak check searches too.
+    pub scan_logs: Vec<PathBuf>,
 }
 
 /// The output folder of a finished run and its report.
@@ -44,6 +47,7 @@ pub struct RunResult {
 /// starts; any error after that still stops the servers this run started.
 pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
     let scenario = load_scenario(&options.scenario)?;
+    leak_check::check_scan_logs(&options.scan_logs)?;
     let out = match options.out.clone() {
         Some(out) => {
             std::fs::create_dir_all(&out)
@@ -52,9 +56,22 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
         }
         None => create_default_out_dir(&scenario)?,
     };
+    let _run_log = leak_check::run_log::Capture::start(&out.join("run.log"))
+        .with_context(|| format!("cannot create run.log in {}", out.display()))?;
+    let scan_logs = &options.scan_logs;
 
     match options.remote {
-        Some(remote) => drive(&scenario, &out, remote.targets, &remote.admin_token, false).await,
+        Some(remote) => {
+            drive(
+                &scenario,
+                &out,
+                remote.targets,
+                &remote.admin_token,
+                false,
+                scan_logs,
+            )
+            .await
+        }
         None => {
             let database_dir = tempfile::tempdir()
                 .context("cannot create a folder for the service's SQLite file")?;
@@ -72,7 +89,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
                 postal: urls.postal,
             };
             let admin_token = stack.admin_token.clone();
-            let result = drive(&scenario, &out, targets, &admin_token, true).await;
+            let result = drive(&scenario, &out, targets, &admin_token, true, scan_logs).await;
             if let Err(error) = stack.stop().await {
                 tracing::warn!(error = %error, "stopping the in-process stack failed");
             }
@@ -135,6 +152,7 @@ async fn drive(
     targets: Targets,
     admin_token: &SecretString,
     in_process: bool,
+    scan_logs: &[PathBuf],
 ) -> anyhow::Result<RunResult> {
     let started_at = Utc::now();
     let hash_profile = service_hash_profile(&targets.service).await?;
@@ -201,8 +219,9 @@ async fn drive(
     report.hash_profile = hash_profile;
     report.load.journeys_skipped = exhausted;
     report.load.stopped_by = stopped_by(scenario, &shared, &report, load_elapsed).to_owned();
-    report::write::write_report(out, &report)
-        .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    // NOTE: the in-process stack logs its shutdown after this check, to
+    // stderr only, so those lines are not searched.
+    leak_check::write_checked_report(out, &mut report, scenario, &shared.secrets, scan_logs)?;
     if matches!(report.load.stopped_by.as_str(), "sigterm" | "interrupted") {
         anyhow::bail!(
             "the run was stopped early ({}) after {:.1} s of load; the report in {} covers the part that ran, with cut journeys in flight",
@@ -431,5 +450,6 @@ fn build_report(
                 end_s: window.end_s,
             })
             .collect(),
+        secret_leaks: None,
     }
 }

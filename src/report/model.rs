@@ -32,6 +32,11 @@ pub struct Report {
     /// Periods when load users found the service refusing connections, in
     /// seconds from the start of load.
     pub service_outages: Vec<ServiceOutage>,
+    /// The secret-leak check; `None` in reports written before it existed.
+    /// Kept last, so the line numbers of findings in report.json hold for
+    /// the file as written.
+    #[serde(default)]
+    pub secret_leaks: Option<crate::leak_check::SecretLeaks>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
