@@ -31,8 +31,9 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a scenario: start the service and mocks on loopback (or reach a
-    /// running stack with --target), enroll the people, drive the load, and
-    /// write report.json, report.md and goose.html.
+    /// running stack with --target), enroll the people, drive the load,
+    /// write report.json, report.md, goose.html and run.log, and fail if any
+    /// of them carries a secret of the run.
     Run(RunArgs),
     /// Start the reference service and the mock providers and print their URLs;
     /// Ctrl-C stops them.
