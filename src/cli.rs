@@ -31,8 +31,9 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a scenario: start the service and mocks on loopback (or reach a
-    /// running stack with --target), enroll the people, drive the load, and
-    /// write report.json, report.md and goose.html.
+    /// running stack with --target), enroll the people, drive the load,
+    /// write report.json, report.md, goose.html and run.log, and fail if any
+    /// of them carries a secret of the run.
     Run(RunArgs),
     /// Start the reference service and the mock providers and print their URLs;
     /// Ctrl-C stops them.
@@ -63,6 +64,10 @@ pub struct RunArgs {
     /// The target service's admin token, with --target.
     #[arg(long, env = "RECOVERYLAB_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Also search this log file for the run's secrets after the load. Give
+    /// the logs of a --target deployment here, and repeat for more files.
+    #[arg(long = "scan-log", value_name = "FILE")]
+    pub scan_logs: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -170,6 +175,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
         scenario: args.scenario,
         out: args.out,
         remote,
+        scan_logs: args.scan_logs,
     })
     .await?;
     print_summary(&result);
@@ -232,6 +238,13 @@ fn print_summary(result: &crate::run::RunResult) {
                 result.requests
             );
         }
+    }
+    if let Some(leaks) = &report.secret_leaks {
+        println!(
+            "  secret-leak check: no secret found in {} files ({} secrets known)",
+            leaks.files_scanned.len(),
+            leaks.secrets_known.values().sum::<u64>()
+        );
     }
     println!("report: {}", result.out.join("report.md").display());
 }

@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod journeys;
+pub mod leak_check;
 pub mod load;
 pub mod people;
 pub mod problem;

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 use crate::abuse::{self, AttackContext};
 use crate::config::{load_scenario, Scenario};
+use crate::leak_check;
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::{ProviderSettings, ProviderStats};
 use crate::report::model::{
@@ -19,7 +20,7 @@ use crate::report::model::{
     Report, ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
-use crate::report::{self, RunRecorder};
+use crate::report::RunRecorder;
 use crate::stack::{Stack, StackListeners, StackOptions};
 
 /// A stack that is already running, reached by URL instead of started here.
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub scenario: PathBuf,
     pub out: Option<PathBuf>,
     pub remote: Option<RemoteTarget>,
+    /// Log files of the target deployment that the leak check searches too.
+    pub scan_logs: Vec<PathBuf>,
 }
 
 /// The output folder of a finished run and its report.
@@ -45,6 +48,7 @@ pub struct RunResult {
 /// starts; any error after that still stops the servers this run started.
 pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
     let scenario = load_scenario(&options.scenario)?;
+    leak_check::check_scan_logs(&options.scan_logs)?;
     let out = match options.out.clone() {
         Some(out) => {
             std::fs::create_dir_all(&out)
@@ -53,9 +57,22 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
         }
         None => create_default_out_dir(&scenario)?,
     };
+    let _run_log = leak_check::run_log::Capture::start(&out.join("run.log"))
+        .with_context(|| format!("cannot create run.log in {}", out.display()))?;
+    let scan_logs = &options.scan_logs;
 
     match options.remote {
-        Some(remote) => drive(&scenario, &out, remote.targets, &remote.admin_token, false).await,
+        Some(remote) => {
+            drive(
+                &scenario,
+                &out,
+                remote.targets,
+                &remote.admin_token,
+                false,
+                scan_logs,
+            )
+            .await
+        }
         None => {
             let database_dir = tempfile::tempdir()
                 .context("cannot create a folder for the service's SQLite file")?;
@@ -73,7 +90,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
                 postal: urls.postal,
             };
             let admin_token = stack.admin_token.clone();
-            let result = drive(&scenario, &out, targets, &admin_token, true).await;
+            let result = drive(&scenario, &out, targets, &admin_token, true, scan_logs).await;
             if let Err(error) = stack.stop().await {
                 tracing::warn!(error = %error, "stopping the in-process stack failed");
             }
@@ -136,6 +153,7 @@ async fn drive(
     targets: Targets,
     admin_token: &SecretString,
     in_process: bool,
+    scan_logs: &[PathBuf],
 ) -> anyhow::Result<RunResult> {
     let started_at = Utc::now();
     let hash_profile = service_hash_profile(&targets.service).await?;
@@ -179,6 +197,7 @@ async fn drive(
                 admin_token,
                 seed: scenario.seed,
                 first_index: scenario.first_index + scenario.people,
+                secrets: &shared.secrets,
             };
             Some(abuse::run_attacks(settings, &context, || shared.stop_requested()).await)
         }
@@ -221,8 +240,9 @@ async fn drive(
     report.load.journeys_skipped = exhausted;
     report.load.stopped_by = stopped_by(scenario, &shared, &report, load_elapsed).to_owned();
     report.abuse = abuse;
-    report::write::write_report(out, &report)
-        .with_context(|| format!("cannot write the report into {}", out.display()))?;
+    // NOTE: the in-process stack logs its shutdown after this check, to
+    // stderr only, so those lines are not searched.
+    leak_check::write_checked_report(out, &mut report, scenario, &shared.secrets, scan_logs)?;
     if let Some(abuse) = &report.abuse {
         let failures = abuse.failures();
         if !abuse.pass {
@@ -473,5 +493,6 @@ fn build_report(
             })
             .collect(),
         abuse: None,
+        secret_leaks: None,
     }
 }

@@ -79,6 +79,15 @@ fn abuse_scenario_passes_every_attack() {
         assert!(result["low_us"].as_f64().unwrap() <= result["high_us"].as_f64().unwrap());
     }
 
+    // The attacks' victims, strangers and the codes read from their inboxes
+    // are known to the secret-leak check, which finds none of them.
+    let leaks = &report["secret_leaks"];
+    assert_eq!(leaks["findings_total"], 0, "{leaks:#}");
+    for kind in ["ssn", "date_of_birth", "password", "answer", "code"] {
+        let known = leaks["secrets_known"][kind].as_u64().unwrap_or(0);
+        assert!(known > 0, "{kind} secrets known: {leaks:#}");
+    }
+
     let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(markdown.contains("## Abuse attacks: pass"), "{markdown}");
     assert!(markdown.contains("### code_brute_force: pass"));

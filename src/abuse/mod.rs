@@ -20,6 +20,7 @@ use secrecy::SecretString;
 pub use probe::Prober;
 pub use verdict::{AbuseReport, AttackReport, CheckResult, TimingResult};
 
+use crate::leak_check::SecretBook;
 use crate::load::Targets;
 
 /// An attack a scenario can name in `abuse.attacks`.
@@ -87,6 +88,9 @@ pub struct AttackContext<'a> {
     pub seed: u64,
     /// The first population index free for victims.
     pub first_index: u64,
+    /// Where the attacks record the secrets they generate or read, for the
+    /// run's secret-leak check.
+    pub secrets: &'a SecretBook,
 }
 
 /// Runs each attack of `settings` in turn and returns their verdicts. An

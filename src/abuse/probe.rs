@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use super::AttackContext;
 use crate::journeys::account::SecondFactor;
+use crate::leak_check::SecretBook;
 use crate::load::enroll::enrollment_json;
 use crate::load::inbox::code_in;
 use crate::load::Targets;
@@ -84,6 +85,7 @@ pub struct Prober<'a> {
     client: reqwest::Client,
     pub targets: &'a Targets,
     admin_token: &'a SecretString,
+    secrets: &'a SecretBook,
     pub seed: u64,
     requests: AtomicU64,
     next_address: AtomicU64,
@@ -113,6 +115,7 @@ impl<'a> Prober<'a> {
             client,
             targets: context.targets,
             admin_token: context.admin_token,
+            secrets: context.secrets,
             seed: context.seed,
             requests: AtomicU64::new(0),
             next_address: AtomicU64::new(position * ADDRESS_SPACE / 4),
@@ -125,10 +128,14 @@ impl<'a> Prober<'a> {
 
     /// Returns a synthetic person at `index` who needs `kind`, which sets the
     /// second factor: email for postal temporary passwords, random otherwise.
+    /// The person's secrets go into the run's secret book, whether the
+    /// person is enrolled or only used as a stranger.
     pub fn person(&self, index: u64, kind: JourneyKind) -> Person {
         let mut weights = [0; 5];
         weights[kind.index()] = 1;
-        person(self.seed, index, &JourneyMix::new(weights))
+        let someone = person(self.seed, index, &JourneyMix::new(weights));
+        self.secrets.add_person(&someone);
+        someone
     }
 
     /// Enrolls `people` through the admin API.
@@ -257,6 +264,7 @@ impl<'a> Prober<'a> {
                     .find_map(|message| code_in(&message.text))
             });
             if let Some(code) = code {
+                self.secrets.add_code(&code);
                 return Ok(code);
             }
             if Instant::now() >= give_up {

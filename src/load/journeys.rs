@@ -319,6 +319,7 @@ async fn temp_password_postal(driver: &mut Driver<'_>) -> Result<(), Stop> {
     };
     let temporary = temporary_password_in(&letter)
         .ok_or_else(|| Stop::Failed("letter_without_password".to_owned()))?;
+    driver.shared.secrets.add_temporary_password(&temporary);
     sign_in_with_temporary_password(
         driver,
         &temporary,
@@ -365,6 +366,7 @@ async fn temp_password_email(driver: &mut Driver<'_>) -> Result<(), Stop> {
     };
     let temporary = temporary_password_in(&message)
         .ok_or_else(|| Stop::Failed("email_without_password".to_owned()))?;
+    driver.shared.secrets.add_temporary_password(&temporary);
     sign_in_with_temporary_password(driver, &temporary, &EMAIL_STEPS, Mailbox::Sms).await
 }
 
@@ -445,8 +447,10 @@ async fn receive_code(
         let failed_delivery = matches!(delivery, Delivery::Failed(_));
         let reason = match delivery {
             Delivery::Arrived(text) => {
-                return code_in(&text)
-                    .ok_or_else(|| Stop::Failed("message_without_code".to_owned()))
+                let code = code_in(&text)
+                    .ok_or_else(|| Stop::Failed("message_without_code".to_owned()))?;
+                driver.shared.secrets.add_code(&code);
+                return Ok(code);
             }
             Delivery::Failed(_) => match mailbox {
                 Mailbox::Sms => "sms_undeliverable",

@@ -16,6 +16,7 @@ use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
 
 use crate::config::Scenario;
+use crate::leak_check::SecretBook;
 use crate::people::{JourneyKind, Person};
 use crate::report::RunRecorder;
 
@@ -33,6 +34,9 @@ pub struct LoadShared {
     pub scenario: Scenario,
     pub targets: Targets,
     pub recorder: Arc<RunRecorder>,
+    /// Secrets the run received, such as the codes and temporary passwords
+    /// that load users read, for the leak check. Any load code may add to it.
+    pub secrets: SecretBook,
     /// The next unused person of each kind, counted within that kind.
     cursors: [AtomicU64; 5],
     /// No journey starts after this, and waits end here.
@@ -57,6 +61,7 @@ impl LoadShared {
             scenario,
             targets,
             recorder,
+            secrets: SecretBook::default(),
             cursors: Default::default(),
             deadline,
             people_exhausted: AtomicU64::new(0),

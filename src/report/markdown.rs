@@ -144,6 +144,7 @@ pub fn render(report: &Report) -> String {
     write_providers(&mut out, report);
     write_service_outages(&mut out, report);
     write_abuse(&mut out, report);
+    write_secret_leaks(&mut out, report);
     out
 }
 
@@ -263,6 +264,52 @@ fn write_service_outages(out: &mut String, report: &Report) {
             .end_s
             .map_or_else(|| "not back".to_owned(), |end| format!("{end:.1}"));
         let _ = writeln!(out, "| {:.1} | {end} |", window.start_s);
+    }
+}
+
+/// Writes the leak check's result. It is the last section, so that line
+/// numbers of findings in report.md hold for the file as written.
+fn write_secret_leaks(out: &mut String, report: &Report) {
+    let Some(leaks) = &report.secret_leaks else {
+        return;
+    };
+    let _ = writeln!(out, "\n## Secret-leak check\n");
+    let known: Vec<String> = leaks
+        .secrets_known
+        .iter()
+        .map(|(kind, count)| format!("{} {count}", kind.name()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "Searched {} for the secrets the run knew ({}); docs/secrets.md describes the rules.\n",
+        leaks.files_scanned.join(", "),
+        known.join(", ")
+    );
+    if leaks.findings_total == 0 {
+        let _ = writeln!(out, "No secret found.");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "**{} line(s) hold a secret**; each row names the file, line and kind, never the secret.\n",
+        leaks.findings_total
+    );
+    let _ = writeln!(out, "| file | line | kind |");
+    let _ = writeln!(out, "| --- | ---: | --- |");
+    for finding in &leaks.findings {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            finding.file,
+            finding.line,
+            finding.kind.name()
+        );
+    }
+    let unlisted = leaks
+        .findings_total
+        .saturating_sub(leaks.findings.len() as u64);
+    if unlisted > 0 {
+        let _ = writeln!(out, "\n{unlisted} more are counted but not listed.");
     }
 }
 

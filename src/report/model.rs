@@ -35,6 +35,11 @@ pub struct Report {
     /// The verdicts of the scenario's `[abuse]` attacks, when it has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abuse: Option<crate::abuse::AbuseReport>,
+    /// The secret-leak check; `None` in reports written before it existed.
+    /// Kept last, so the line numbers of findings in report.json hold for
+    /// the file as written.
+    #[serde(default)]
+    pub secret_leaks: Option<crate::leak_check::SecretLeaks>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
