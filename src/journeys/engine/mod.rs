@@ -146,10 +146,18 @@ impl Engine {
     /// delivery records past their `keep_until`.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
+        // Rate-limit records hold identity-check failures (identity window),
+        // and sign-in failures and locks of unknown usernames (lockout window
+        // and duration), so they are kept for the longest of the three.
+        let rate_events_kept = self
+            .policy
+            .identity_window
+            .max(self.policy.lockout_window)
+            .max(self.policy.lockout_duration);
         self.store
             .purge(PurgeCutoffs {
                 flows: now - self.policy.flow_idle_timeout,
-                rate_events: now - self.policy.identity_window,
+                rate_events: now - rate_events_kept,
                 sessions: now - self.policy.session_lifetime,
                 deliveries: now,
             })
