@@ -36,7 +36,7 @@ pub enum Command {
     /// of them carries a secret of the run.
     Run(RunArgs),
     /// Start the reference service and the mock providers and print their URLs;
-    /// Ctrl-C stops them.
+    /// Ctrl-C or SIGTERM stops them.
     Serve(ServeArgs),
     /// Print synthetic people as JSON lines.
     People(PeopleArgs),
@@ -179,19 +179,29 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     })
     .await?;
     print_summary(&result);
+    if !result.failures.is_empty() {
+        anyhow::bail!("{}", result.failures.join("\n"));
+    }
     Ok(())
 }
 
 fn print_summary(result: &crate::run::RunResult) {
     let report = &result.report;
-    println!(
-        "{}: load ran {:.1} s, {:.1} journeys completed/s, {} people enrolled at {:.0}/s",
-        report.scenario,
-        report.duration_s,
-        report.throughput.journeys_completed_per_s,
-        report.enrollment.people,
-        report.enrollment.people_per_s
-    );
+    if report.load.users == 0 {
+        println!(
+            "{}: no load; the scenario runs attacks only",
+            report.scenario
+        );
+    } else {
+        println!(
+            "{}: load ran {:.1} s, {:.1} journeys completed/s, {} people enrolled at {:.0}/s",
+            report.scenario,
+            report.duration_s,
+            report.throughput.journeys_completed_per_s,
+            report.enrollment.people,
+            report.enrollment.people_per_s
+        );
+    }
     for (kind, journey) in &report.journeys {
         println!(
             "  {kind:<22} started {:>5}  completed {:>5}  failed {:>4}  abandoned {:>4}  in flight {:>4}",
@@ -240,11 +250,17 @@ fn print_summary(result: &crate::run::RunResult) {
         }
     }
     if let Some(leaks) = &report.secret_leaks {
-        println!(
-            "  secret-leak check: no secret found in {} files ({} secrets known)",
-            leaks.files_scanned.len(),
-            leaks.secrets_known.values().sum::<u64>()
-        );
+        let known = leaks.secrets_known.values().sum::<u64>();
+        match leaks.findings_total {
+            0 => println!(
+                "  secret-leak check: no secret found in {} files ({known} secrets known)",
+                leaks.files_scanned.len()
+            ),
+            found => println!(
+                "  secret-leak check: FAIL, {found} line(s) with a secret in {} files ({known} secrets known)",
+                leaks.files_scanned.len()
+            ),
+        }
     }
     println!("report: {}", result.out.join("report.md").display());
 }

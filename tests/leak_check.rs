@@ -167,6 +167,12 @@ fn planted_secret_fails_the_run() {
         "a leak fails the run: {printed}"
     );
 
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("secret-leak check: FAIL, 2 line(s)"),
+        "the summary is printed before the error: {stdout}"
+    );
+
     let log_name = service_log.display().to_string();
     assert!(
         printed.contains(&format!("{log_name}:2 (ssn)")),

@@ -121,7 +121,7 @@ pub async fn run(
         .collect();
     report.check(
         "guesses answered with known codes",
-        "wrong_code, code_voided or try_later",
+        "wrong_code, code_voided, no_active_code or try_later",
         if unexpected.is_empty() {
             "no other answer".to_owned()
         } else {

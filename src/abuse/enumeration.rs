@@ -214,7 +214,8 @@ pub async fn run(
             format!("{} timing: {} against {}", probe.check(), probe.kind(), other.kind()),
             format!("medians within {:.1} ms (95% interval)", tolerance_us / 1e3),
             format!(
-                "difference {:+.2} ms, 95% interval {:+.2} to {:+.2} ms, medians {:.2} and {:.2} ms",
+                "{}difference {:+.2} ms, 95% interval {:+.2} to {:+.2} ms, medians {:.2} and {:.2} ms",
+                timing_verdict(&medians, tolerance_us),
                 medians.difference_us / 1e3,
                 medians.low_us / 1e3,
                 medians.high_us / 1e3,
@@ -308,6 +309,18 @@ async fn lockout(
         }
     }
     Ok(())
+}
+
+/// Returns why a timing comparison failed, as a prefix of its observation,
+/// or nothing when it passed.
+fn timing_verdict(medians: &super::timing::MedianDifference, tolerance_us: f64) -> &'static str {
+    if medians.within(tolerance_us) {
+        ""
+    } else if medians.low_us > tolerance_us || medians.high_us < -tolerance_us {
+        "a difference larger than the tolerance: "
+    } else {
+        "inconclusive, because the interval is wider than the tolerance (raise abuse.timing_samples or run on a quieter machine): "
+    }
 }
 
 /// Shortens a sequence of responses to runs, such as `invalid_credentials x9,

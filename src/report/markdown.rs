@@ -10,15 +10,32 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "# recoverylab run: {}\n", report.scenario);
     let _ = writeln!(
         out,
-        "Scenario file `{}`, seed {}, hash profile `{}`, started {} UTC, load ran {:.1} s against {}{}.\n",
+        "Scenario file `{}`, seed {}, hash profile `{}`, started {} UTC, {} against {}{}.\n",
         report.scenario_file,
         report.seed,
         report.hash_profile,
         report.started_at.get(..19).unwrap_or(&report.started_at),
-        report.duration_s,
+        if report.load.users == 0 {
+            "ran".to_owned()
+        } else {
+            format!("load ran {:.1} s", report.duration_s)
+        },
         report.target.service_url,
-        if report.target.in_process { " (started in process)" } else { "" }
+        if report.target.in_process {
+            " (started in process)"
+        } else {
+            ""
+        }
     );
+    if report.load.users == 0 {
+        let _ = writeln!(
+            out,
+            "No load: the scenario runs attacks only, and each attack enrolls its own victims.\n"
+        );
+        write_abuse(&mut out, report);
+        write_secret_leaks(&mut out, report);
+        return out;
+    }
     let _ = writeln!(
         out,
         "{} users x {} journeys each; {} people enrolled in {:.2} s ({:.0} people/s); {:.1} journeys completed/s; {:.1} steps/s.\n",
