@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::probe::{Prober, Reply};
-use super::timing::compare_medians;
+use super::timing::compare_paired;
 use super::{AbuseSettings, AttackReport, TimingResult};
 use crate::people::{JourneyKind, Person};
 
@@ -114,6 +114,22 @@ impl Probe {
     }
 }
 
+/// The probes that run back to back: those of one identity check.
+const BLOCKS: [&[Probe]; 4] = [
+    &[Probe::SignInWrongPassword, Probe::SignInUnknown],
+    &[
+        Probe::UsernameWrongSsn,
+        Probe::UsernameWrongBirthDate,
+        Probe::UsernameUnknown,
+    ],
+    &[
+        Probe::PasswordWrongSsn,
+        Probe::PasswordWrongBirthDate,
+        Probe::PasswordUnknown,
+    ],
+    &[Probe::AddressWrongAddress, Probe::AddressWrongPhone],
+];
+
 /// The people one round of probes uses.
 struct Round<'p> {
     victim: &'p Person,
@@ -181,23 +197,31 @@ pub async fn run(
             ],
         })
         .collect();
-    let mut order: Vec<(usize, Probe)> = (0..rounds.len())
-        .flat_map(|round| Probe::ALL.into_iter().map(move |probe| (round, probe)))
+    // The probes of one identity check in one round run back to back, in a
+    // shuffled order, so that the machine's drift over seconds falls on both
+    // sides of each paired difference.
+    let mut rng = ChaCha8Rng::seed_from_u64(prober.seed ^ 0x656e_756d);
+    let mut order: Vec<(usize, Vec<Probe>)> = (0..rounds.len())
+        .flat_map(|round| BLOCKS.iter().map(move |block| (round, block.to_vec())))
         .collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(prober.seed ^ 0x656e_756d));
-    let mut times: BTreeMap<Probe, Vec<f64>> = BTreeMap::new();
-    for (round, probe) in order {
-        let reply = send(prober, probe, &rounds[round]).await?;
-        times
-            .entry(probe)
-            .or_default()
-            .push(reply.elapsed.as_secs_f64() * 1e6);
-        answers
-            .entry(probe.check())
-            .or_default()
-            .entry(probe.kind().to_owned())
-            .or_default()
-            .push(reply);
+    order.shuffle(&mut rng);
+    let mut times: BTreeMap<Probe, Vec<f64>> = Probe::ALL
+        .into_iter()
+        .map(|probe| (probe, vec![0.0; rounds.len()]))
+        .collect();
+    for (round, mut block) in order {
+        block.shuffle(&mut rng);
+        for probe in block {
+            let reply = send(prober, probe, &rounds[round]).await?;
+            let slot = &mut times.get_mut(&probe).expect("every probe has times")[round];
+            *slot = reply.elapsed.as_secs_f64() * 1e6;
+            answers
+                .entry(probe.check())
+                .or_default()
+                .entry(probe.kind().to_owned())
+                .or_default()
+                .push(reply);
+        }
     }
 
     for (check, kinds) in &answers {
@@ -208,11 +232,14 @@ pub async fn run(
         let Some(other) = probe.compared_with() else {
             continue;
         };
-        let medians = compare_medians(&times[&probe], &times[&other], prober.seed);
+        let medians = compare_paired(&times[&probe], &times[&other], prober.seed);
         let pass = medians.within(tolerance_us);
         report.check(
             format!("{} timing: {} against {}", probe.check(), probe.kind(), other.kind()),
-            format!("medians within {:.1} ms (95% interval)", tolerance_us / 1e3),
+            format!(
+                "median of paired differences within ±{:.1} ms (95% interval)",
+                tolerance_us / 1e3
+            ),
             format!(
                 "{}difference {:+.2} ms, 95% interval {:+.2} to {:+.2} ms, medians {:.2} and {:.2} ms",
                 timing_verdict(&medians, tolerance_us),
