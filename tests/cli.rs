@@ -203,6 +203,31 @@ fn broken_abuse_table_fails_before_any_server_starts() {
             "victims",
         ),
         (
+            "attacks as a string",
+            scenario.replace(attacks, "attacks = \"code_brute_force\""),
+            "not a list",
+        ),
+        (
+            "attacks as numbers",
+            scenario.replace(attacks, "attacks = [1, 2]"),
+            "not an attack name",
+        ),
+        (
+            "attacks missing",
+            scenario.replace(attacks, ""),
+            "abuse.attacks` is missing",
+        ),
+        (
+            "abuse as a list",
+            scenario
+                .lines()
+                .take_while(|line| !line.starts_with("[abuse]"))
+                .chain(["abuse = [\"code_brute_force\"]"])
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "not a table",
+        ),
+        (
             "no load and no abuse",
             scenario
                 .lines()

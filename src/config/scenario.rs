@@ -54,14 +54,17 @@ struct RawScenario {
     behaviour: RawBehaviour,
     #[serde(default)]
     providers: RawProviders,
+    /// Read as a bare value first, so that a wrong shape gets an error that
+    /// names the `[abuse]` keys rather than Rust types.
     #[serde(default)]
-    abuse: Option<RawAbuse>,
+    abuse: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAbuse {
-    attacks: Vec<String>,
+    #[serde(default)]
+    attacks: Option<toml::Value>,
     #[serde(default)]
     brute_force_victims: Option<i64>,
     #[serde(default)]
@@ -334,6 +337,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         .as_ref()
         .map(|abuse| abuse_from(&check, abuse))
         .transpose()?;
+
     let Load {
         users,
         journeys_per_user,
@@ -564,9 +568,49 @@ fn load_from(check: &Checker<'_>, load: &RawLoad, mix: &RawMix) -> Result<Load, 
     })
 }
 
-fn abuse_from(check: &Checker<'_>, raw: &RawAbuse) -> Result<AbuseSettings, ScenarioError> {
+fn abuse_from(check: &Checker<'_>, value: &toml::Value) -> Result<AbuseSettings, ScenarioError> {
+    if !value.is_table() {
+        return Err(check.invalid(
+            "abuse",
+            format!("is {value}, not a table"),
+            "write an [abuse] table with attacks = [...], as in scenarios/abuse.toml",
+        ));
+    }
+    let raw: RawAbuse = value.clone().try_into().map_err(|error: toml::de::Error| {
+        check.invalid(
+            "abuse",
+            plain_type_names(error.to_string().trim_end()),
+            "docs/abuse.md lists the [abuse] keys with their types and ranges",
+        )
+    })?;
     let known: Vec<&str> = Attack::ALL.iter().map(|attack| attack.name()).collect();
-    if raw.attacks.is_empty() {
+    let list_fix = format!(
+        "set a list of attack names such as [\"code_brute_force\"]; the attacks are {}",
+        known.join(", ")
+    );
+    let names: Vec<String> = match &raw.attacks {
+        None => return Err(check.invalid("abuse.attacks", "is missing".to_owned(), &list_fix)),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str().map(str::to_owned).ok_or_else(|| {
+                    check.invalid(
+                        "abuse.attacks",
+                        format!("holds {item}, which is not an attack name"),
+                        &list_fix,
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(check.invalid(
+                "abuse.attacks",
+                format!("is {other}, not a list"),
+                &list_fix,
+            ))
+        }
+    };
+    if names.is_empty() {
         return Err(check.invalid(
             "abuse.attacks",
             "is empty".to_owned(),
@@ -574,7 +618,7 @@ fn abuse_from(check: &Checker<'_>, raw: &RawAbuse) -> Result<AbuseSettings, Scen
         ));
     }
     let mut attacks = Vec::new();
-    for name in &raw.attacks {
+    for name in &names {
         let attack = Attack::from_name(name).ok_or_else(|| {
             check.invalid(
                 "abuse.attacks",
