@@ -247,18 +247,10 @@ async fn drive(
     // NOTE: the in-process stack logs its shutdown after this check, to
     // stderr only, so those lines are not searched.
     let mut failures = Vec::new();
-    if let Err(error) =
-        leak_check::write_checked_report(out, &mut report, scenario, &shared.secrets, scan_logs)
+    if let Some(leaked) =
+        leak_check::write_checked_report(out, &mut report, scenario, &shared.secrets, scan_logs)?
     {
-        let leaks_found = report
-            .secret_leaks
-            .as_ref()
-            .is_some_and(|leaks| leaks.findings_total > 0);
-        if !leaks_found {
-            // The report could not be checked or written.
-            return Err(error);
-        }
-        failures.push(format!("{error:#}"));
+        failures.push(leaked);
     }
     if let Some(abuse) = &report.abuse {
         let failed = abuse.failures();

@@ -673,8 +673,8 @@ async fn password_change_emails_notice() {
     }
     assert_eq!(notices.len(), 1, "one notice arrives within 5 s");
 
-    // The mock stores the email before it answers, and the sender deletes
-    // the notice from the outbox only once the answer is back.
+    // The mock stores the email before it responds, and the sender deletes
+    // the notice from the outbox only once the response is back.
     let mut pending = app.pending_notices().await;
     for _ in 0..250 {
         if pending.is_empty() {

@@ -111,9 +111,9 @@ fn body(sample: Value, form: bool) -> impl Strategy<Value = Body> {
     prop_oneof![mutated, random_json, random_bytes, extreme]
 }
 
-/// Bodies at the edges, within the 64 KiB body limit: JSON nested far past
-/// any parser's depth limit, the valid body with one field of 16 or 60 KiB,
-/// and the valid body with bytes that are not UTF-8 inside a string.
+/// Bodies at the edges, all within the 64 KiB body limit. They are JSON
+/// nested far past any parser's depth limit, the valid body with one field
+/// of 16 or 60 KiB, and the valid body with non-UTF-8 bytes in a string.
 /// Bodies over the limit are sent by [`oversized_bodies_get_413`].
 fn extreme_bytes(sample: Value, form: bool) -> impl Strategy<Value = Vec<u8>> {
     let deep = (1usize..10_000, any::<bool>()).prop_map(|(depth, arrays)| {
@@ -415,7 +415,7 @@ async fn post_raw(
             let _ = writer.write_all(&body).await;
         }
         // Dropping the write half would send FIN, and hyper closes a
-        // connection whose client has finished sending before it answers.
+        // connection whose client has finished sending before it responds.
         // The half is dropped when the task is aborted, after the read.
         std::future::pending::<()>().await;
     });

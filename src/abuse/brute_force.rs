@@ -202,7 +202,7 @@ async fn attack_one(
     Ok(outcome)
 }
 
-/// Draws a six-digit code that is none of `avoid`.
+/// Draws a six-digit code other than the codes in `avoid`.
 fn wrong_guess(rng: &mut ChaCha8Rng, avoid: &[&str]) -> String {
     loop {
         let guess = format!("{:06}", rng.random_range(0..1_000_000));
@@ -222,7 +222,8 @@ mod tests {
         for _ in 0..1_000 {
             let guess = wrong_guess(&mut rng, &["000001", "999999"]);
             assert_eq!(guess.len(), 6);
-            assert!(guess != "000001" && guess != "999999");
+            assert_ne!(guess, "000001");
+            assert_ne!(guess, "999999");
         }
     }
 }

@@ -5,11 +5,11 @@
 //! Every identity check (sign-in, forgot-username, forgot-password step 1
 //! and the address check of the postal temporary password) is probed with
 //! an existing account and one wrong field, and with an unknown account.
-//! The responses must be identical in status, headers and body, and the
-//! medians of their response times must differ by less than the tolerance.
-//! Probes run one at a time, in a shuffled order, so load and drift fall on
-//! every kind alike. A lockout probe also checks that ten wrong passwords
-//! response the same for an unknown username as for an existing one.
+//! The responses must be identical in status, headers and body. Probes run
+//! one at a time, and those of one identity check run back to back, so the
+//! median of their paired time differences must stay within the tolerance.
+//! A lockout probe also checks that eleven wrong passwords get the same
+//! responses for an unknown username as for an existing one.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +17,9 @@ use chrono::Duration as DateDuration;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::probe::{Prober, Reply};
+use super::probe::{IdentityLookup, Prober, Reply};
 use super::timing::compare_paired;
 use super::{AbuseSettings, AttackReport, TimingResult};
 use crate::people::{JourneyKind, Person};
@@ -99,6 +99,19 @@ impl Probe {
             Probe::SignInUnknown | Probe::UsernameUnknown | Probe::PasswordUnknown => "unknown",
             Probe::AddressWrongAddress => "wrong_mailing_address",
             Probe::AddressWrongPhone => "wrong_primary_phone",
+        }
+    }
+
+    /// Returns the identity lookup the probe sends, if it sends one.
+    fn lookup(self) -> Option<IdentityLookup> {
+        match self {
+            Probe::UsernameWrongSsn | Probe::UsernameWrongBirthDate | Probe::UsernameUnknown => {
+                Some(IdentityLookup::ForgotUsername)
+            }
+            Probe::PasswordWrongSsn | Probe::PasswordWrongBirthDate | Probe::PasswordUnknown => {
+                Some(IdentityLookup::ForgotPassword)
+            }
+            _ => None,
         }
     }
 
@@ -311,24 +324,23 @@ async fn lockout(
     );
 
     for someone in locked {
-        for probe in [Probe::UsernameUnknown, Probe::PasswordUnknown] {
+        for lookup in [
+            IdentityLookup::ForgotUsername,
+            IdentityLookup::ForgotPassword,
+        ] {
             // The locked account's own details, all right: only the lock
             // stops the check.
-            let (path, body) = match probe {
-                Probe::UsernameUnknown => (
-                    "/v1/forgot-username",
-                    json!({"email": someone.email, "ssn": someone.ssn, "date_of_birth": someone.date_of_birth}),
-                ),
-                _ => (
-                    "/v1/forgot-password",
-                    json!({"username": someone.username, "ssn": someone.ssn, "date_of_birth": someone.date_of_birth}),
-                ),
-            };
             let reply = prober
-                .post(path, Some(body), &prober.fresh_address())
+                .look_up(
+                    lookup,
+                    lookup.identifier(someone),
+                    &someone.ssn,
+                    someone.date_of_birth,
+                    &prober.fresh_address(),
+                )
                 .await?;
             answers
-                .entry(probe.check())
+                .entry(lookup.name())
                 .or_default()
                 .entry("locked_account".to_owned())
                 .or_default()
@@ -421,47 +433,55 @@ async fn send(prober: &Prober<'_>, probe: Probe, round: &Round<'_>) -> anyhow::R
     let victim = round.victim;
     let address = prober.fresh_address();
     let other_birth_date = victim.date_of_birth + DateDuration::days(1);
-    let (path, body): (String, Value) = match probe {
-        Probe::SignInWrongPassword => (
-            "/v1/sign-in".to_owned(),
-            json!({"username": victim.username, "password": wrong_password(0)}),
-        ),
-        Probe::SignInUnknown => (
-            "/v1/sign-in".to_owned(),
-            json!({"username": round.stranger[0].username, "password": wrong_password(0)}),
-        ),
-        Probe::UsernameWrongSsn => (
-            "/v1/forgot-username".to_owned(),
-            json!({"email": victim.email, "ssn": round.stranger[1].ssn, "date_of_birth": victim.date_of_birth}),
-        ),
-        Probe::UsernameWrongBirthDate => (
-            "/v1/forgot-username".to_owned(),
-            json!({"email": victim.email, "ssn": victim.ssn, "date_of_birth": other_birth_date}),
-        ),
-        Probe::UsernameUnknown => {
-            let stranger = round.stranger[1];
-            (
-                "/v1/forgot-username".to_owned(),
-                json!({"email": stranger.email, "ssn": stranger.ssn, "date_of_birth": stranger.date_of_birth}),
-            )
+    let Some(lookup) = probe.lookup() else {
+        return send_other(prober, probe, round, &address).await;
+    };
+    // Each lookup has its own stranger, so no identifier is tried twice.
+    let stranger = match lookup {
+        IdentityLookup::ForgotUsername => round.stranger[1],
+        IdentityLookup::ForgotPassword => round.stranger[2],
+    };
+    let (someone, ssn, date_of_birth) = match probe {
+        Probe::UsernameWrongSsn | Probe::PasswordWrongSsn => {
+            (victim, &stranger.ssn, victim.date_of_birth)
         }
-        Probe::PasswordWrongSsn => (
-            "/v1/forgot-password".to_owned(),
-            json!({"username": victim.username, "ssn": round.stranger[2].ssn, "date_of_birth": victim.date_of_birth}),
-        ),
-        Probe::PasswordWrongBirthDate => (
-            "/v1/forgot-password".to_owned(),
-            json!({"username": victim.username, "ssn": victim.ssn, "date_of_birth": other_birth_date}),
-        ),
-        Probe::PasswordUnknown => {
-            let stranger = round.stranger[2];
-            (
-                "/v1/forgot-password".to_owned(),
-                json!({"username": stranger.username, "ssn": stranger.ssn, "date_of_birth": stranger.date_of_birth}),
-            )
+        Probe::UsernameWrongBirthDate | Probe::PasswordWrongBirthDate => {
+            (victim, &victim.ssn, other_birth_date)
         }
-        Probe::AddressWrongAddress | Probe::AddressWrongPhone => {
-            let flow = reach_address_check(prober, victim, &address).await?;
+        _ => (stranger, &stranger.ssn, stranger.date_of_birth),
+    };
+    prober
+        .look_up(
+            lookup,
+            lookup.identifier(someone),
+            ssn,
+            date_of_birth,
+            &address,
+        )
+        .await
+}
+
+/// Sends a sign-in or address-check probe from `address`.
+async fn send_other(
+    prober: &Prober<'_>,
+    probe: Probe,
+    round: &Round<'_>,
+    address: &str,
+) -> anyhow::Result<Reply> {
+    let victim = round.victim;
+    match probe {
+        Probe::SignInWrongPassword => {
+            prober
+                .sign_in(&victim.username, &wrong_password(0), address)
+                .await
+        }
+        Probe::SignInUnknown => {
+            prober
+                .sign_in(&round.stranger[0].username, &wrong_password(0), address)
+                .await
+        }
+        _ => {
+            let flow = reach_address_check(prober, victim, address).await?;
             let mut mailing_address = victim.mailing_address.clone();
             let mut primary_phone = victim.primary_phone.clone();
             if probe == Probe::AddressWrongAddress {
@@ -469,26 +489,31 @@ async fn send(prober: &Prober<'_>, probe: Probe, round: &Round<'_>) -> anyhow::R
             } else {
                 primary_phone = round.stranger[0].primary_phone.clone();
             }
-            (
-                format!("/v1/flows/{flow}/verify-address"),
-                json!({"mailing_address": mailing_address, "primary_phone": primary_phone}),
-            )
+            let body = json!({"mailing_address": mailing_address, "primary_phone": primary_phone});
+            prober
+                .post(
+                    &format!("/v1/flows/{flow}/verify-address"),
+                    Some(body),
+                    address,
+                )
+                .await
         }
-    };
-    prober.post(&path, Some(body), &address).await
+    }
 }
 
 /// Walks a forgot-password flow of `victim` to the address check: identity,
-/// "cannot remember the responses", and the terms. Returns the flow id.
+/// "cannot remember the answers", and the terms. Returns the flow id.
 async fn reach_address_check(
     prober: &Prober<'_>,
     victim: &Person,
     address: &str,
 ) -> anyhow::Result<String> {
     let started = prober
-        .post(
-            "/v1/forgot-password",
-            Some(json!({"username": victim.username, "ssn": victim.ssn, "date_of_birth": victim.date_of_birth})),
+        .look_up(
+            IdentityLookup::ForgotPassword,
+            &victim.username,
+            &victim.ssn,
+            victim.date_of_birth,
             address,
         )
         .await?;

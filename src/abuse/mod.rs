@@ -69,15 +69,19 @@ impl AbuseSettings {
     /// Returns how many population indexes the attacks use after the
     /// scenario's people: enrolled victims and never-enrolled strangers.
     pub fn people_needed(&self) -> u64 {
-        let mut needed = 0;
-        for attack in &self.attacks {
-            needed += match attack {
-                Attack::CodeBruteForce => self.brute_force_victims as u64,
-                Attack::EnumerationProbe => enumeration::people_needed(self.timing_samples),
-                Attack::IdentifierVariants => variants::PEOPLE_NEEDED,
-            };
+        self.attacks
+            .iter()
+            .map(|attack| self.people_needed_by(*attack))
+            .sum()
+    }
+
+    /// Returns how many population indexes `attack` uses.
+    fn people_needed_by(&self, attack: Attack) -> u64 {
+        match attack {
+            Attack::CodeBruteForce => self.brute_force_victims as u64,
+            Attack::EnumerationProbe => enumeration::people_needed(self.timing_samples),
+            Attack::IdentifierVariants => variants::PEOPLE_NEEDED,
         }
-        needed
     }
 }
 
@@ -88,14 +92,14 @@ pub struct AttackContext<'a> {
     pub seed: u64,
     /// The first population index free for victims.
     pub first_index: u64,
-    /// Where the attacks record the secrets they generate or read, for the
-    /// run's secret-leak check.
+    /// The book of secrets the attacks generate or read, for the run's
+    /// secret-leak check.
     pub secrets: &'a SecretBook,
 }
 
 /// Runs each attack of `settings` in turn and returns their verdicts. An
 /// attack that cannot run, as when enrollment fails, fails with a check that
-/// says why. Once `stop_requested` returns true, as after SIGTERM, no further
+/// gives the reason. Once `stop_requested` returns true, as after SIGTERM, no further
 /// attack starts, and the report has no verdict for those.
 pub async fn run_attacks(
     settings: &AbuseSettings,
@@ -119,11 +123,7 @@ pub async fn run_attacks(
             Attack::EnumerationProbe => enumeration::run(&prober, next_index, settings).await,
             Attack::IdentifierVariants => variants::run(&prober, next_index).await,
         };
-        next_index += match attack {
-            Attack::CodeBruteForce => settings.brute_force_victims as u64,
-            Attack::EnumerationProbe => enumeration::people_needed(settings.timing_samples),
-            Attack::IdentifierVariants => variants::PEOPLE_NEEDED,
-        };
+        next_index += settings.people_needed_by(*attack);
         let mut attack_report = outcome.unwrap_or_else(|error| {
             let mut failed = AttackReport::default();
             failed.check(

@@ -5,16 +5,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::AttackContext;
 use crate::journeys::account::SecondFactor;
 use crate::leak_check::SecretBook;
 use crate::load::enroll::enrollment_json;
-use crate::load::inbox::code_in;
+use crate::load::inbox::{code_in, Inbox};
 use crate::load::Targets;
 use crate::people::{person, JourneyKind, JourneyMix, Person};
 
@@ -80,6 +79,48 @@ impl Reply {
     }
 }
 
+/// The identity checks that take an identifier, an SSN and a date of birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityLookup {
+    /// Forgot username, by email.
+    ForgotUsername,
+    /// Forgot password step 1, by username.
+    ForgotPassword,
+}
+
+impl IdentityLookup {
+    /// Returns the check's name in reports, such as `forgot_username`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdentityLookup::ForgotUsername => "forgot_username",
+            IdentityLookup::ForgotPassword => "forgot_password",
+        }
+    }
+
+    /// Returns the request field that carries the identifier.
+    pub fn field(self) -> &'static str {
+        match self {
+            IdentityLookup::ForgotUsername => "email",
+            IdentityLookup::ForgotPassword => "username",
+        }
+    }
+
+    /// Returns the identifier of `someone` this check looks up.
+    pub fn identifier(self, someone: &Person) -> &str {
+        match self {
+            IdentityLookup::ForgotUsername => &someone.email,
+            IdentityLookup::ForgotPassword => &someone.username,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            IdentityLookup::ForgotUsername => "/v1/forgot-username",
+            IdentityLookup::ForgotPassword => "/v1/forgot-password",
+        }
+    }
+}
+
 /// The attacker: an HTTP client, the targets, and a counter of requests.
 pub struct Prober<'a> {
     client: reqwest::Client,
@@ -89,17 +130,6 @@ pub struct Prober<'a> {
     pub seed: u64,
     requests: AtomicU64,
     next_address: AtomicU64,
-}
-
-#[derive(Deserialize)]
-struct Inbox {
-    messages: Vec<Message>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    text: String,
-    received_at: DateTime<Utc>,
 }
 
 impl<'a> Prober<'a> {
@@ -221,7 +251,21 @@ impl<'a> Prober<'a> {
         })
     }
 
-    /// Signs `who` in with `password` from `address`.
+    /// Sends `lookup` with `identifier`, `ssn` and `date_of_birth` from
+    /// `address`.
+    pub async fn look_up(
+        &self,
+        lookup: IdentityLookup,
+        identifier: &str,
+        ssn: &str,
+        date_of_birth: NaiveDate,
+        address: &str,
+    ) -> anyhow::Result<Reply> {
+        let body = json!({lookup.field(): identifier, "ssn": ssn, "date_of_birth": date_of_birth});
+        self.post(lookup.path(), Some(body), address).await
+    }
+
+    /// Signs in as `username` with `password` from `address`.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -236,16 +280,19 @@ impl<'a> Prober<'a> {
         .await
     }
 
-    /// Waits for the newest code sent to `who`'s second factor at or after
+    /// Waits for the newest code sent to `someone`'s second factor at or after
     /// `since`, reading the mock inbox as the person would.
-    pub async fn code_for(&self, who: &Person, since: DateTime<Utc>) -> anyhow::Result<String> {
-        let url = match who.second_factor {
+    pub async fn code_for(&self, someone: &Person, since: DateTime<Utc>) -> anyhow::Result<String> {
+        let url = match someone.second_factor {
             SecondFactor::Email => {
-                format!("{}/v1/inboxes/{}/messages", self.targets.email, who.email)
+                format!(
+                    "{}/v1/inboxes/{}/messages",
+                    self.targets.email, someone.email
+                )
             }
             SecondFactor::Sms => format!(
                 "{}/v1/handsets/{}/messages",
-                self.targets.sms, who.cell_phone
+                self.targets.sms, someone.cell_phone
             ),
         };
         let give_up = Instant::now() + CODE_WAIT;
@@ -270,7 +317,7 @@ impl<'a> Prober<'a> {
             if Instant::now() >= give_up {
                 bail!(
                     "no code reached the victim's {} inbox within {} s; check the provider mocks",
-                    match who.second_factor {
+                    match someone.second_factor {
                         SecondFactor::Email => "email",
                         SecondFactor::Sms => "SMS",
                     },

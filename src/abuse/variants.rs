@@ -1,12 +1,12 @@
 //! Identifier variants: the same email or username written in other case,
 //! with spaces around it, or in fullwidth letters must find the same account
-//! and share its rate limits, while a look-alike with Cyrillic letters must
-//! be a different identifier that neither finds the account nor spends its
+//! and share its rate limits. A look-alike with Cyrillic letters must be a
+//! different identifier that neither finds the account nor spends its
 //! limits.
 
-use serde_json::json;
+use chrono::NaiveDate;
 
-use super::probe::Prober;
+use super::probe::{IdentityLookup, Prober, Reply};
 use super::AttackReport;
 use crate::people::{JourneyKind, Person};
 
@@ -82,53 +82,66 @@ pub async fn run(prober: &Prober<'_>, first_index: u64) -> anyhow::Result<Attack
     Ok(report)
 }
 
+/// The two identity lookups, in the order the checks report them.
+const LOOKUPS: [IdentityLookup; 2] = [
+    IdentityLookup::ForgotUsername,
+    IdentityLookup::ForgotPassword,
+];
+
+/// Sends `lookup` for `someone` under `identifier`, from a new address.
+async fn look_up(
+    prober: &Prober<'_>,
+    lookup: IdentityLookup,
+    identifier: &str,
+    someone: &Person,
+    date_of_birth: NaiveDate,
+) -> anyhow::Result<Reply> {
+    prober
+        .look_up(
+            lookup,
+            identifier,
+            &someone.ssn,
+            date_of_birth,
+            &prober.fresh_address(),
+        )
+        .await
+}
+
 /// Equivalent spellings find the account in every lookup.
 async fn equivalent_lookups(
     prober: &Prober<'_>,
-    who: &Person,
+    someone: &Person,
     report: &mut AttackReport,
 ) -> anyhow::Result<()> {
     let mut misses = Vec::new();
     let mut tries = 0;
-    for (name, email) in equivalent_spellings(&who.email) {
-        let reply = prober
-            .post(
-                "/v1/forgot-username",
-                Some(json!({"email": email, "ssn": who.ssn, "date_of_birth": who.date_of_birth})),
-                &prober.fresh_address(),
-            )
-            .await?;
-        tries += 1;
-        let found = reply.body.get("username").and_then(|value| value.as_str())
-            == Some(who.username.as_str());
-        if !found {
-            misses.push(format!(
-                "forgot_username with email in {name}: {}",
-                reply.outcome()
-            ));
-        }
-    }
-    for (name, username) in equivalent_spellings(&who.username) {
-        let reply = prober
-            .post(
-                "/v1/forgot-password",
-                Some(json!({"username": username, "ssn": who.ssn, "date_of_birth": who.date_of_birth})),
-                &prober.fresh_address(),
-            )
-            .await?;
-        tries += 1;
-        if !reply.is_success() {
-            misses.push(format!(
-                "forgot_password with username in {name}: {}",
-                reply.outcome()
-            ));
+    for lookup in LOOKUPS {
+        for (name, spelling) in equivalent_spellings(lookup.identifier(someone)) {
+            let reply = look_up(prober, lookup, &spelling, someone, someone.date_of_birth).await?;
+            tries += 1;
+            // Forgot-username must also return this account's username.
+            let found = reply.is_success()
+                && (lookup != IdentityLookup::ForgotUsername
+                    || reply.body.get("username").and_then(|value| value.as_str())
+                        == Some(someone.username.as_str()));
+            if !found {
+                misses.push(format!(
+                    "{} with {} in {name}: {}",
+                    lookup.name(),
+                    lookup.field(),
+                    reply.outcome()
+                ));
+            }
         }
     }
     // Two sign-ins, to stay well within the code messages an account may
     // receive in an hour.
-    for (name, username) in equivalent_spellings(&who.username).into_iter().step_by(3) {
+    for (name, username) in equivalent_spellings(&someone.username)
+        .into_iter()
+        .step_by(3)
+    {
         let reply = prober
-            .sign_in(&username, &who.password, &prober.fresh_address())
+            .sign_in(&username, &someone.password, &prober.fresh_address())
             .await?;
         tries += 1;
         if !reply.is_success() {
@@ -155,35 +168,22 @@ async fn equivalent_lookups(
 /// identifier's limit untouched.
 async fn look_alike_lookups(
     prober: &Prober<'_>,
-    who: &Person,
+    someone: &Person,
     report: &mut AttackReport,
 ) -> anyhow::Result<()> {
-    let email =
-        look_alike(&who.email).expect("synthetic emails end in example.*, which has an a and an e");
-    let username = look_alike(&who.username).unwrap_or_else(|| format!("{}а", who.username));
+    let email = look_alike(&someone.email)
+        .expect("synthetic emails end in example.*, which has an a and an e");
+    let username =
+        look_alike(&someone.username).unwrap_or_else(|| format!("{}а", someone.username));
     let mut found = Vec::new();
-    let username_reply = prober
-        .post(
-            "/v1/forgot-username",
-            Some(json!({"email": email, "ssn": who.ssn, "date_of_birth": who.date_of_birth})),
-            &prober.fresh_address(),
-        )
-        .await?;
-    if username_reply.outcome() != "could_not_verify" {
-        found.push(format!("forgot_username: {}", username_reply.outcome()));
-    }
-    let password_reply = prober
-        .post(
-            "/v1/forgot-password",
-            Some(json!({"username": username, "ssn": who.ssn, "date_of_birth": who.date_of_birth})),
-            &prober.fresh_address(),
-        )
-        .await?;
-    if password_reply.outcome() != "could_not_verify" {
-        found.push(format!("forgot_password: {}", password_reply.outcome()));
+    for (lookup, identifier) in LOOKUPS.into_iter().zip([&email, &username]) {
+        let reply = look_up(prober, lookup, identifier, someone, someone.date_of_birth).await?;
+        if reply.outcome() != "could_not_verify" {
+            found.push(format!("{}: {}", lookup.name(), reply.outcome()));
+        }
     }
     let sign_in_reply = prober
-        .sign_in(&username, &who.password, &prober.fresh_address())
+        .sign_in(&username, &someone.password, &prober.fresh_address())
         .await?;
     if sign_in_reply.outcome() != "invalid_credentials" {
         found.push(format!("sign_in: {}", sign_in_reply.outcome()));
@@ -199,23 +199,27 @@ async fn look_alike_lookups(
         found.is_empty(),
     );
 
-    // The look-alike has used one failure already; spend the rest of its limit.
+    // The look-alike email has used one failure already, so spend the rest
+    // of its limit.
+    let forgot_username = IdentityLookup::ForgotUsername;
     for _ in 1..IDENTITY_LIMIT {
-        prober
-            .post(
-                "/v1/forgot-username",
-                Some(json!({"email": email, "ssn": who.ssn, "date_of_birth": who.date_of_birth})),
-                &prober.fresh_address(),
-            )
-            .await?;
-    }
-    let real = prober
-        .post(
-            "/v1/forgot-username",
-            Some(json!({"email": who.email, "ssn": who.ssn, "date_of_birth": who.date_of_birth})),
-            &prober.fresh_address(),
+        look_up(
+            prober,
+            forgot_username,
+            &email,
+            someone,
+            someone.date_of_birth,
         )
         .await?;
+    }
+    let real = look_up(
+        prober,
+        forgot_username,
+        &someone.email,
+        someone,
+        someone.date_of_birth,
+    )
+    .await?;
     report.check(
         "look-alike failures spare the real email",
         format!("after {IDENTITY_LIMIT} failures with a look-alike email, the real one succeeds"),
@@ -233,45 +237,23 @@ async fn shared_identity_limits(
     password_victim: &Person,
     report: &mut AttackReport,
 ) -> anyhow::Result<()> {
-    let checks = [
-        (
-            "forgot_username",
-            "/v1/forgot-username",
-            "email",
-            username_victim,
-        ),
-        (
-            "forgot_password",
-            "/v1/forgot-password",
-            "username",
-            password_victim,
-        ),
-    ];
-    for (check, path, field, victim) in checks {
-        let identifier = match field {
-            "email" => &victim.email,
-            _ => &victim.username,
-        };
+    for (lookup, victim) in LOOKUPS.into_iter().zip([username_victim, password_victim]) {
+        let identifier = lookup.identifier(victim);
         let wrong_birth_date = victim.date_of_birth + chrono::Duration::days(1);
         for (_, spelling) in equivalent_spellings(identifier)
             .into_iter()
             .take(IDENTITY_LIMIT)
         {
-            let body =
-                json!({field: spelling, "ssn": victim.ssn, "date_of_birth": wrong_birth_date});
-            prober
-                .post(path, Some(body), &prober.fresh_address())
-                .await?;
+            look_up(prober, lookup, &spelling, victim, wrong_birth_date).await?;
         }
 
-        let body =
-            json!({field: identifier, "ssn": victim.ssn, "date_of_birth": victim.date_of_birth});
-        let after = prober
-            .post(path, Some(body), &prober.fresh_address())
-            .await?;
+        let after = look_up(prober, lookup, identifier, victim, victim.date_of_birth).await?;
         report.check(
-            format!("{check} limit shared by spellings"),
-            format!("after {IDENTITY_LIMIT} failures under {IDENTITY_LIMIT} spellings of one {field}, the right details get try_later"),
+            format!("{} limit shared by spellings", lookup.name()),
+            format!(
+                "after {IDENTITY_LIMIT} failures under {IDENTITY_LIMIT} spellings of one {}, the right details get try_later",
+                lookup.field()
+            ),
             after.outcome(),
             after.outcome() == "try_later",
         );
@@ -283,10 +265,10 @@ async fn shared_identity_limits(
 /// account.
 async fn shared_lockout(
     prober: &Prober<'_>,
-    who: &Person,
+    someone: &Person,
     report: &mut AttackReport,
 ) -> anyhow::Result<()> {
-    let spellings = equivalent_spellings(&who.username);
+    let spellings = equivalent_spellings(&someone.username);
     for attempt in 0..LOCK_THRESHOLD {
         let (_, username) = &spellings[attempt % spellings.len()];
         prober
@@ -298,7 +280,11 @@ async fn shared_lockout(
             .await?;
     }
     let after = prober
-        .sign_in(&who.username, &who.password, &prober.fresh_address())
+        .sign_in(
+            &someone.username,
+            &someone.password,
+            &prober.fresh_address(),
+        )
         .await?;
     report.check(
         "sign_in lockout shared by spellings",

@@ -522,8 +522,8 @@ struct Load {
 }
 
 impl Load {
-    /// The load of a scenario of attacks alone: no users. The mix is never
-    /// drawn from, but stays valid.
+    /// Returns the load of a scenario of attacks alone: no users. The mix is
+    /// never drawn from, but stays valid.
     fn none() -> Self {
         Self {
             users: 0,
@@ -583,12 +583,46 @@ fn abuse_from(check: &Checker<'_>, value: &toml::Value) -> Result<AbuseSettings,
             "docs/abuse.md lists the [abuse] keys with their types and ranges",
         )
     })?;
+    let attacks = attacks_from(check, raw.attacks.as_ref())?;
+    let brute_force_victims = check.count(
+        "abuse.brute_force_victims",
+        raw.brute_force_victims.unwrap_or(4),
+        1,
+        100,
+    )? as usize;
+    let timing_samples = check.count(
+        "abuse.timing_samples",
+        raw.timing_samples.unwrap_or(100),
+        20,
+        10_000,
+    )? as usize;
+    let tolerance_ms = raw.timing_tolerance_ms.unwrap_or(2.0);
+    if !tolerance_ms.is_finite() || tolerance_ms <= 0.0 || tolerance_ms > 1_000.0 {
+        return Err(check.invalid(
+            "abuse.timing_tolerance_ms",
+            format!("is {tolerance_ms}"),
+            "set a number of milliseconds greater than 0 and at most 1000",
+        ));
+    }
+    Ok(AbuseSettings {
+        attacks,
+        brute_force_victims,
+        timing_samples,
+        timing_tolerance: Duration::from_secs_f64(tolerance_ms / 1e3),
+    })
+}
+
+/// Checks `abuse.attacks`: a list of attack names, each named once.
+fn attacks_from(
+    check: &Checker<'_>,
+    attacks: Option<&toml::Value>,
+) -> Result<Vec<Attack>, ScenarioError> {
     let known: Vec<&str> = Attack::ALL.iter().map(|attack| attack.name()).collect();
     let list_fix = format!(
         "set a list of attack names such as [\"code_brute_force\"]; the attacks are {}",
         known.join(", ")
     );
-    let names: Vec<String> = match &raw.attacks {
+    let names: Vec<String> = match attacks {
         None => return Err(check.invalid("abuse.attacks", "is missing".to_owned(), &list_fix)),
         Some(toml::Value::Array(items)) => items
             .iter()
@@ -635,32 +669,7 @@ fn abuse_from(check: &Checker<'_>, value: &toml::Value) -> Result<AbuseSettings,
         }
         attacks.push(attack);
     }
-    let brute_force_victims = check.count(
-        "abuse.brute_force_victims",
-        raw.brute_force_victims.unwrap_or(4),
-        1,
-        100,
-    )? as usize;
-    let timing_samples = check.count(
-        "abuse.timing_samples",
-        raw.timing_samples.unwrap_or(100),
-        20,
-        10_000,
-    )? as usize;
-    let tolerance_ms = raw.timing_tolerance_ms.unwrap_or(2.0);
-    if !tolerance_ms.is_finite() || tolerance_ms <= 0.0 || tolerance_ms > 1_000.0 {
-        return Err(check.invalid(
-            "abuse.timing_tolerance_ms",
-            format!("is {tolerance_ms}"),
-            "set a number of milliseconds greater than 0 and at most 1000",
-        ));
-    }
-    Ok(AbuseSettings {
-        attacks,
-        brute_force_victims,
-        timing_samples,
-        timing_tolerance: Duration::from_secs_f64(tolerance_ms / 1e3),
-    })
+    Ok(attacks)
 }
 
 fn mix_from(check: &Checker<'_>, raw: &RawMix) -> Result<JourneyMix, ScenarioError> {

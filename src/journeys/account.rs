@@ -106,13 +106,11 @@ impl Account {
     /// account when the attempts in the window reach the threshold.
     /// Returns whether this attempt locked it.
     pub fn record_failure(&mut self, now: DateTime<Utc>, policy: &Policy) -> bool {
-        self.failures.record(now, policy.lockout_threshold);
-        if self.failures.count_recent(now, policy.lockout_window) >= policy.lockout_threshold {
+        let locks = record_lockout_failure(&mut self.failures, now, policy);
+        if locks {
             self.locked_until = Some(now + policy.lockout_duration);
-            self.failures.clear();
-            return true;
         }
-        false
+        locks
     }
 
     /// Returns the temporary password if one is outstanding and unexpired.
@@ -152,4 +150,19 @@ impl std::fmt::Debug for Account {
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
+}
+/// Records a failed attempt in `failures` and returns whether the failures
+/// in the lockout window reach the threshold, clearing them when they do.
+/// Accounts and unknown usernames at sign-in lock by this one rule.
+pub fn record_lockout_failure(
+    failures: &mut EventWindow,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> bool {
+    failures.record(now, policy.lockout_threshold);
+    if failures.count_recent(now, policy.lockout_window) >= policy.lockout_threshold {
+        failures.clear();
+        return true;
+    }
+    false
 }

@@ -81,21 +81,20 @@ pub fn check_scan_logs(scan_logs: &[PathBuf]) -> anyhow::Result<()> {
 /// Adds the scenario's people to `secrets`, searches run.log, the rendered
 /// report.json and report.md, goose.html and `scan_logs` for every secret,
 /// records the result in `report`, and writes report.md and report.json
-/// into `out`.
+/// into `out`. Returns a message that names each file, line and kind found
+/// when any secret was found, and `None` when none was.
 ///
 /// # Errors
 ///
-/// After writing the report, returns an error that names each file, line
-/// and kind found, when any secret was found. Returns an error without
-/// writing the report when a file cannot be read, because the report could
-/// not be checked.
+/// Returns an error without writing the report when a file cannot be read,
+/// because the report could not be checked, or when writing fails.
 pub fn write_checked_report(
     out: &Path,
     report: &mut Report,
     scenario: &Scenario,
     secrets: &SecretBook,
     scan_logs: &[PathBuf],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     // The people are rebuilt here rather than kept from enrollment, so that
     // only their secrets stay in memory.
     secrets.add_population(
@@ -130,7 +129,7 @@ pub fn write_checked_report(
         Codes::Match,
     )?;
     // report.md is rendered from the report alone, so a code can reach it
-    // only through a string that report.json carries; its six-digit counts
+    // only through a string that report.json carries. Its six-digit counts
     // and latencies are not codes.
     scan(
         &scanner,
@@ -164,10 +163,7 @@ pub fn write_checked_report(
         findings = leaks.findings_total,
         "secret-leak check finished"
     );
-    if leaks.findings_total > 0 {
-        anyhow::bail!(failure_message(&leaks, out));
-    }
-    Ok(())
+    Ok((leaks.findings_total > 0).then(|| failure_message(&leaks, out)))
 }
 
 fn scan_file(

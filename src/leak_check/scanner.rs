@@ -244,7 +244,7 @@ fn for_each_json_string(line: &str, mut visit: impl FnMut(&str)) {
         let literal = &line[start..end];
         match serde_json::from_str::<String>(literal) {
             Ok(decoded) => visit(&decoded),
-            // An unterminated string at the end of a line: search it as it stands.
+            // An unterminated string at the end of a line is searched as it is.
             Err(_) => visit(&literal[1..]),
         }
         i = end;
@@ -291,7 +291,7 @@ fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
 }
 
-/// Returns whether the token at `start..end` stands alone between
+/// Returns whether the token at `start..end` is alone between
 /// delimiters of data, as a number in a table cell, an array or a JSON
 /// member does.
 fn is_bare_value(bytes: &[u8], start: usize, end: usize) -> bool {
@@ -435,7 +435,7 @@ mod tests {
     }
 
     #[test]
-    fn code_equal_to_a_json_number_is_not_a_leak() {
+    fn code_as_json_number_ignored() {
         let report = format!(
             "{{\n  \"latency_us\": {{\n    \"p50\": {CODE},\n    \"max\": {}\n  }}\n}}\n",
             CODE.trim_start_matches('0')
@@ -454,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn code_inside_a_longer_number_is_not_a_leak() {
+    fn code_inside_longer_number_ignored() {
         let cases = [
             format!(r#"{{"timestamp":"2026-05-01T10:11:12.{CODE}Z"}}"#),
             format!("2026-05-01 10:11:12.{CODE} INFO started"),
@@ -472,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn code_as_a_bare_number_is_not_a_leak() {
+    fn code_as_bare_number_ignored() {
         let cases = [
             format!("<td>{CODE}</td>"),
             format!("| step | {CODE} | 2.0 |"),
@@ -510,7 +510,7 @@ mod tests {
     }
 
     #[test]
-    fn plain_line_in_json_lines_is_read_as_text() {
+    fn plain_line_read_as_text() {
         let line = format!("[worker] code {CODE} sent");
         assert_eq!(kinds(&line, Format::JsonLines), vec![SecretKind::Code]);
     }

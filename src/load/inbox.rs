@@ -9,17 +9,18 @@ use serde::Deserialize;
 
 use super::driver::{Driver, Stop};
 
+/// A mock email inbox or SMS handset, as `GET .../messages` returns it.
 #[derive(Deserialize)]
-struct Inbox {
-    messages: Vec<Message>,
+pub struct Inbox {
+    pub messages: Vec<Message>,
 }
 
 #[derive(Deserialize)]
-struct Message {
+pub struct Message {
     #[serde(default)]
-    subject: Option<String>,
-    text: String,
-    received_at: DateTime<Utc>,
+    pub subject: Option<String>,
+    pub text: String,
+    pub received_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize)]

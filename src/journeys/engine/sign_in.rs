@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::{code_input, destination, Engine, CODE_DOMAIN};
-use crate::journeys::account::Account;
+use crate::journeys::account::{record_lockout_failure, Account};
 use crate::journeys::error::StepError;
 use crate::journeys::flow::{CodeCheck, CodeSend, Flow, Journey, Step};
 use crate::journeys::identifiers::canonical;
@@ -52,10 +52,10 @@ impl Engine {
         Err(StepError::InvalidCredentials)
     }
 
-    /// Answers a sign-in for a username no account has exactly as one with a
-    /// wrong password: a hash's time, and a lockout after the same number of
-    /// failures for as long, so that "try later" reveals no account. The
-    /// failures and lock are stored under the canonical username.
+    /// Rejects a sign-in for a username no account has exactly as one with a
+    /// wrong password: it takes a hash's time, and it locks after the same
+    /// number of failures for as long, so "try later" reveals no account.
+    /// The failures and lock are stored under the canonical username.
     async fn unknown_sign_in(
         &self,
         username: &str,
@@ -71,9 +71,7 @@ impl Engine {
         }
         self.verify_decoy(password).await;
         let mut failures = self.store.rate_events(&failures_key).await?;
-        failures.record(now, self.policy.lockout_threshold);
-        if failures.count_recent(now, self.policy.lockout_window) >= self.policy.lockout_threshold {
-            failures.clear();
+        if record_lockout_failure(&mut failures, now, &self.policy) {
             lock.record(now, 1);
             self.store.save_rate_events(&lock_key, &lock).await?;
         }
