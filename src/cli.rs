@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::load_scenario;
+use crate::exit::{fail, ExitKind};
 use crate::journeys::hashing::HashProfile;
 use crate::load::Targets;
 use crate::people::{person, JourneyMix};
@@ -179,8 +180,13 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
     })
     .await?;
     print_summary(&result);
-    if !result.failures.is_empty() {
-        anyhow::bail!("{}", result.failures.join("\n"));
+    let mut messages = result.failures.clone();
+    if let Some(stopped) = &result.stopped_early {
+        messages.push(stopped.clone());
+        return Err(fail(ExitKind::RunError, messages.join("\n")));
+    }
+    if !messages.is_empty() {
+        return Err(fail(ExitKind::GateFailed, messages.join("\n")));
     }
     Ok(())
 }

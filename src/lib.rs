@@ -4,6 +4,7 @@ pub mod abuse;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod exit;
 pub mod journeys;
 pub mod leak_check;
 pub mod load;

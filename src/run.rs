@@ -12,12 +12,14 @@ use secrecy::SecretString;
 
 use crate::abuse::{self, AttackContext};
 use crate::config::{load_scenario, Scenario};
+use crate::exit::InvalidInput;
 use crate::leak_check;
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::{ProviderSettings, ProviderStats};
 use crate::report::model::{
     EnrollmentStats, FaultProfileInfo, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic,
-    Report, ServiceOutage, StepStats, Target, Throughput, REPORT_SCHEMA_VERSION,
+    Report, ServiceOutage, StepStats, Target, Throughput, RECOVERYLAB_VERSION,
+    REPORT_SCHEMA_VERSION,
 };
 use crate::report::recorder::Recorded;
 use crate::report::RunRecorder;
@@ -42,17 +44,19 @@ pub struct RunOptions {
 pub struct RunResult {
     pub out: PathBuf,
     pub report: Report,
-    /// Why the run counts as failed although its report was written: a
-    /// failed abuse check, a leaked secret, or an early stop. The caller
-    /// shows the summary, then exits with these as the error.
+    /// The gates that failed although the report was written: thresholds,
+    /// abuse checks, the secret-leak check. The caller shows the summary,
+    /// then exits with these as the error.
     pub failures: Vec<String>,
+    /// Why the run stopped before its end, as on SIGTERM; a run error.
+    pub stopped_early: Option<String>,
 }
 
 /// Runs a scenario end to end. The scenario is validated before anything
 /// starts; any error after that still stops the servers this run started.
 pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
-    let scenario = load_scenario(&options.scenario)?;
-    leak_check::check_scan_logs(&options.scan_logs)?;
+    let scenario = load_scenario(&options.scenario).invalid_input()?;
+    leak_check::check_scan_logs(&options.scan_logs).invalid_input()?;
     let out = match options.out.clone() {
         Some(out) => {
             std::fs::create_dir_all(&out)
@@ -275,8 +279,9 @@ async fn drive(
             ));
         }
     }
+    let mut stopped_early = None;
     if matches!(report.load.stopped_by.as_str(), "sigterm" | "interrupted") {
-        failures.push(format!(
+        stopped_early = Some(format!(
             "the run was stopped early ({}) after {:.1} s of load; the report in {} covers the part that ran, with cut journeys in flight",
             report.load.stopped_by,
             load_elapsed.as_secs_f64(),
@@ -287,6 +292,7 @@ async fn drive(
         out: out.to_owned(),
         report,
         failures,
+        stopped_early,
     })
 }
 
@@ -455,6 +461,7 @@ fn build_report(
     let enroll_seconds = enrollment.elapsed.as_secs_f64();
     Report {
         schema_version: REPORT_SCHEMA_VERSION,
+        recoverylab_version: RECOVERYLAB_VERSION.to_owned(),
         scenario: scenario.name.clone(),
         scenario_file: scenario.path.display().to_string(),
         seed: scenario.seed,
@@ -508,6 +515,9 @@ fn build_report(
                 end_s: window.end_s,
             })
             .collect(),
+        funnels: BTreeMap::new(),
+        timeline: Default::default(),
+        thresholds: Vec::new(),
         abuse: None,
         secret_leaks: None,
     }

@@ -7,12 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::providers::ProviderStats;
 
-/// Bumped whenever a field changes meaning or goes away.
-pub const REPORT_SCHEMA_VERSION: u32 = 2;
+/// Bumped whenever a field is added, changes meaning or goes away;
+/// docs/report.schema.json describes the current version.
+pub const REPORT_SCHEMA_VERSION: u32 = 3;
+
+/// The recoverylab build that wrote a report.
+pub const RECOVERYLAB_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub schema_version: u32,
+    /// The recoverylab version that wrote the report.
+    pub recoverylab_version: String,
     pub scenario: String,
     pub scenario_file: String,
     pub seed: u64,
@@ -32,6 +38,13 @@ pub struct Report {
     /// Periods when load users found the service refusing connections, in
     /// seconds from the start of load.
     pub service_outages: Vec<ServiceOutage>,
+    /// Per journey kind, how many journeys reached each step and where the
+    /// others were lost, with why.
+    pub funnels: BTreeMap<String, Vec<FunnelStep>>,
+    /// Traffic and latency per interval of the load.
+    pub timeline: Timeline,
+    /// The scenario's thresholds with their verdicts, in scenario order.
+    pub thresholds: Vec<ThresholdResult>,
     /// The verdicts of the scenario's `[abuse]` attacks, when it has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abuse: Option<crate::abuse::AbuseReport>,
@@ -40,6 +53,66 @@ pub struct Report {
     /// the file as written.
     #[serde(default)]
     pub secret_leaks: Option<crate::leak_check::SecretLeaks>,
+}
+
+/// One step of a journey's funnel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunnelStep {
+    pub step: String,
+    /// Journeys that sent this step at least once.
+    pub reached: u64,
+    /// Journeys that ended at this step without completing, by reason: a
+    /// failure reason, or `abandoned`.
+    pub lost: BTreeMap<String, u64>,
+}
+
+/// Per-interval figures of the load, summarised from the interval
+/// histograms that the interval log holds in full.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Length of an interval in seconds; the last one may be shorter.
+    pub interval_s: f64,
+    /// The interval log's file name in the output folder.
+    pub interval_log: String,
+    pub intervals: Vec<IntervalSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSummary {
+    /// Start of the interval, in seconds from the start of load.
+    pub start_s: f64,
+    pub duration_s: f64,
+    /// Steps that got a response in the interval.
+    pub steps: u64,
+    /// Of those, responses that were not the expected success.
+    pub step_errors: u64,
+    /// Journeys that ended in the interval.
+    pub journeys_completed: u64,
+    pub journeys_failed: u64,
+    pub journeys_abandoned: u64,
+    /// Latency of every step in the interval, in microseconds; `None` when
+    /// no step got a response.
+    pub latency_us: Option<Percentiles>,
+}
+
+/// The verdict of one threshold of the scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// What the threshold is on, such as `step:sign_in.code`.
+    pub target: String,
+    /// The threshold as written, such as `p(99) < 250ms`.
+    pub expression: String,
+    /// The measured value, in `unit`; `None` when nothing was measured.
+    pub value: Option<f64>,
+    /// The limit, in `unit`.
+    pub limit: f64,
+    /// `ms`, `ratio` or `count`.
+    pub unit: String,
+    pub pass: bool,
+    /// Whether this threshold's failure stopped the load early.
+    pub aborted_run: bool,
+    /// One line naming the threshold, the value and the limit.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
