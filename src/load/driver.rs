@@ -65,6 +65,8 @@ pub struct Driver<'a> {
     pub person: Person,
     pub rng: ChaCha8Rng,
     user_index: usize,
+    /// The distinct steps this journey sent, in order, for its funnel.
+    steps_reached: Vec<&'static str>,
 }
 
 impl<'a> Driver<'a> {
@@ -79,6 +81,33 @@ impl<'a> Driver<'a> {
             person,
             rng,
             user_index,
+            steps_reached: Vec::new(),
+        }
+    }
+
+    /// Returns the last step this journey sent that got a response.
+    pub fn last_step(&self) -> Option<&'static str> {
+        self.steps_reached.last().copied()
+    }
+
+    /// Counts the step in the journey's funnel the first time it is sent.
+    /// A step sent again, such as a resend, still counts as the latest.
+    fn note_reached(&mut self, step: &'static str) {
+        match self.steps_reached.iter().position(|seen| *seen == step) {
+            Some(index) => {
+                let seen = self.steps_reached.remove(index);
+                self.steps_reached.push(seen);
+            }
+            None => {
+                let position = self.steps_reached.len() as u64;
+                self.shared.recorder.step_reached(
+                    self.user_index,
+                    self.person.journey,
+                    step,
+                    position,
+                );
+                self.steps_reached.push(step);
+            }
         }
     }
 
@@ -98,6 +127,10 @@ impl<'a> Driver<'a> {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, Rejected> {
+        debug_assert!(
+            super::journeys::STEP_NAMES.contains(&step),
+            "{step} is missing from STEP_NAMES"
+        );
         let patience = Instant::now() + SERVICE_OUTAGE_PATIENCE;
         loop {
             let started = Instant::now();
@@ -114,6 +147,7 @@ impl<'a> Driver<'a> {
                     }
                 }
                 outcome => {
+                    self.note_reached(step);
                     self.shared.recorder.service_answered();
                     self.shared.recorder.record_step(
                         self.user_index,

@@ -1,5 +1,6 @@
 //! The five journeys as a person walks them, step by step, over HTTP.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -81,6 +82,43 @@ const EMAIL_STEPS: RecoverySteps = RecoverySteps {
     new_password: "temp_password_email.new_password",
     accept_terms: "temp_password_email.final_terms",
 };
+
+/// Every step name a journey records, as reports and thresholds name them.
+pub const STEP_NAMES: [&str; 33] = [
+    "forgot_password.accept_terms",
+    "forgot_password.answers",
+    "forgot_password.channel",
+    "forgot_password.code",
+    "forgot_password.confirm_contact",
+    "forgot_password.identity",
+    "forgot_password.new_password",
+    "forgot_password.resend_code",
+    "forgot_password.sign_in",
+    "forgot_username.identity",
+    "sign_in.code",
+    "sign_in.password",
+    "sign_in.resend_code",
+    "temp_password_email.cannot_remember",
+    "temp_password_email.code",
+    "temp_password_email.confirm_contact",
+    "temp_password_email.final_terms",
+    "temp_password_email.identity",
+    "temp_password_email.new_password",
+    "temp_password_email.resend_code",
+    "temp_password_email.send",
+    "temp_password_email.sign_in",
+    "temp_password_postal.accept_terms",
+    "temp_password_postal.cannot_remember",
+    "temp_password_postal.code",
+    "temp_password_postal.confirm_contact",
+    "temp_password_postal.final_terms",
+    "temp_password_postal.identity",
+    "temp_password_postal.mail",
+    "temp_password_postal.new_password",
+    "temp_password_postal.resend_code",
+    "temp_password_postal.sign_in",
+    "temp_password_postal.verify_address",
+];
 
 /// Reasons the harness gives a failed journey, beyond the service's own
 /// problem codes, with what each means. docs/scenarios.md lists them too.
@@ -166,6 +204,7 @@ pub async fn run_one(
     let user_index = driver.user_index();
     shared.recorder.journey_started(user_index, kind);
     let started = Instant::now();
+    shared.users_busy.fetch_add(1, Ordering::Relaxed);
     let result = match kind {
         JourneyKind::SignIn => sign_in(&mut driver).await,
         JourneyKind::ForgotUsername => forgot_username(&mut driver).await,
@@ -173,15 +212,20 @@ pub async fn run_one(
         JourneyKind::TempPasswordPostal => temp_password_postal(&mut driver).await,
         JourneyKind::TempPasswordEmail => temp_password_email(&mut driver).await,
     };
+    shared.users_busy.fetch_sub(1, Ordering::Relaxed);
     let outcome = match result {
         Ok(()) => Outcome::Completed,
         Err(Stop::Failed(reason)) => Outcome::Failed(reason),
         Err(Stop::Abandoned) => Outcome::Abandoned,
         Err(Stop::Interrupted) => return Ok(()),
     };
-    shared
-        .recorder
-        .journey_ended(user_index, kind, &outcome, started.elapsed());
+    shared.recorder.journey_ended(
+        user_index,
+        kind,
+        &outcome,
+        started.elapsed(),
+        driver.last_step(),
+    );
     Ok(())
 }
 

@@ -3,7 +3,10 @@
 
 pub mod markdown;
 pub mod model;
+pub mod progress;
 pub mod recorder;
+pub mod thresholds;
+pub mod timeline;
 pub mod write;
 
 pub use model::Report;
