@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::config::load_scenario;
-use crate::exit::{fail, ExitKind};
+use crate::exit::{fail, ExitKind, InvalidInput};
 use crate::journeys::hashing::HashProfile;
 use crate::load::Targets;
 use crate::people::{person, JourneyMix};
@@ -245,6 +245,10 @@ fn print_summary(result: &crate::run::RunResult) {
             ),
         }
     }
+    for threshold in &report.thresholds {
+        let verdict = if threshold.pass { "pass" } else { "FAIL" };
+        println!("  threshold {verdict}: {}", threshold.message);
+    }
     if let Some(abuse) = &report.abuse {
         for (attack, result) in &abuse.attacks {
             println!(
@@ -279,7 +283,7 @@ async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {
         args.sms_listen,
         args.postal_listen,
     ];
-    let options = serve_options(args)?;
+    let options = serve_options(args).invalid_input()?;
     let [service, email, sms, postal] = addresses;
     let listeners = StackListeners {
         service: bind(service, "--listen").await?,
@@ -408,18 +412,21 @@ async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
 
 fn people_command(args: PeopleArgs) -> anyhow::Result<()> {
     let mix = match &args.scenario {
-        Some(path) => load_scenario(path)?.mix,
+        Some(path) => load_scenario(path).invalid_input()?.mix,
         None => JourneyMix::new([1; 5]),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let Some(end) = args.first_index.checked_add(args.count) else {
-        anyhow::bail!(
-            "--first-index {} plus --count {} is past the last index {}; lower one of them",
-            args.first_index,
-            args.count,
-            u64::MAX
-        );
+        return Err(fail(
+            ExitKind::InvalidInput,
+            format!(
+                "--first-index {} plus --count {} is past the last index {}; lower one of them",
+                args.first_index,
+                args.count,
+                u64::MAX
+            ),
+        ));
     };
     for index in args.first_index..end {
         serde_json::to_writer(&mut out, &person(args.seed, index, &mix))?;

@@ -16,14 +16,21 @@ use crate::exit::InvalidInput;
 use crate::leak_check;
 use crate::load::{self, LoadShared, Targets};
 use crate::providers::{ProviderSettings, ProviderStats};
+use crate::report::model::FunnelStep;
 use crate::report::model::{
     EnrollmentStats, FaultProfileInfo, JourneyOutcomes, LoadSettings, Percentiles, ProviderTraffic,
     Report, ServiceOutage, StepStats, Target, Throughput, RECOVERYLAB_VERSION,
     REPORT_SCHEMA_VERSION,
 };
-use crate::report::recorder::Recorded;
+use crate::report::progress::Progress;
+use crate::report::recorder::{Recorded, BEFORE_FIRST_STEP};
+use crate::report::thresholds::Measurements;
+use crate::report::timeline::{OnInterval, TimelineTask, INTERVAL_LOG_FILE};
 use crate::report::RunRecorder;
 use crate::stack::{Stack, StackListeners, StackOptions};
+
+/// The length of one interval of the timeline and interval log.
+const TIMELINE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A stack that is already running, reached by URL instead of started here.
 #[derive(Debug, Clone)]
@@ -189,15 +196,24 @@ async fn drive(
     ));
     let goose_report = out.join("goose.html");
     let sigterm = stop_on_sigterm(Arc::clone(&shared));
+    let aborted_by = Arc::new(std::sync::OnceLock::new());
+    let timeline = TimelineTask::start(
+        Arc::clone(&recorder),
+        &out.join(INTERVAL_LOG_FILE),
+        TIMELINE_INTERVAL,
+        watch_interval(scenario, Arc::clone(&shared), Arc::clone(&aborted_by)),
+    )?;
     if scenario.has_load() {
         if let Err(error) = load::run_load(Arc::clone(&shared), &goose_report).await {
             if let Some(listener) = sigterm {
                 listener.abort();
             }
+            let _ = timeline.finish().await;
             return Err(error);
         }
     }
     let load_elapsed = load_started.elapsed();
+    let timeline = timeline.finish().await?;
     let abuse = match &scenario.abuse {
         Some(settings) if !shared.stop_requested() => {
             let context = AttackContext {
@@ -234,6 +250,7 @@ async fn drive(
             "journeys skipped because their kind ran out of people; raise population.people"
         );
     }
+    let recorded = recorder.merged();
     let mut report = build_report(
         scenario,
         started_at,
@@ -241,12 +258,14 @@ async fn drive(
         in_process,
         enrollment,
         load_elapsed,
-        recorder.merged(),
+        &recorded,
         providers,
     );
     report.hash_profile = hash_profile;
     report.load.journeys_skipped = exhausted;
     report.load.stopped_by = stopped_by(scenario, &shared, &report, load_elapsed).to_owned();
+    report.timeline = timeline;
+    report.thresholds = check_thresholds(scenario, &recorded, &report, aborted_by.get().copied());
     report.abuse = abuse;
     // NOTE: the in-process stack logs its shutdown after this check, to
     // stderr only, so those lines are not searched.
@@ -278,6 +297,20 @@ async fn drive(
                 listed.join("\n  ")
             ));
         }
+    }
+    let failed_thresholds: Vec<&str> = report
+        .thresholds
+        .iter()
+        .filter(|threshold| !threshold.pass)
+        .map(|threshold| threshold.message.as_str())
+        .collect();
+    if !failed_thresholds.is_empty() {
+        failures.push(format!(
+            "{} of {} threshold(s) failed:\n  {}",
+            failed_thresholds.len(),
+            report.thresholds.len(),
+            failed_thresholds.join("\n  ")
+        ));
     }
     let mut stopped_early = None;
     if matches!(report.load.stopped_by.as_str(), "sigterm" | "interrupted") {
@@ -403,7 +436,7 @@ fn build_report(
     in_process: bool,
     enrollment: load::enroll::EnrollmentResult,
     load_elapsed: Duration,
-    recorded: Recorded,
+    recorded: &Recorded,
     providers: BTreeMap<&'static str, ProviderStats>,
 ) -> Report {
     let duration_s = load_elapsed.as_secs_f64();
@@ -515,10 +548,105 @@ fn build_report(
                 end_s: window.end_s,
             })
             .collect(),
-        funnels: BTreeMap::new(),
+        funnels: funnels(recorded),
         timeline: Default::default(),
         thresholds: Vec::new(),
         abuse: None,
         secret_leaks: None,
     }
+}
+
+/// Returns what runs after each interval of the load: the progress line,
+/// and the check of thresholds that abort the run when they fail. The index
+/// of the first threshold that aborted goes into `aborted_by`.
+fn watch_interval(
+    scenario: &Scenario,
+    shared: Arc<LoadShared>,
+    aborted_by: Arc<std::sync::OnceLock<usize>>,
+) -> OnInterval {
+    let mut progress = scenario.has_load().then(|| Progress::new(scenario.users));
+    let abort_checks: Vec<(usize, crate::report::thresholds::Threshold)> = scenario
+        .thresholds
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(_, threshold)| threshold.abort_on_fail)
+        .collect();
+    Box::new(move |interval, recorder, last| {
+        if let Some(progress) = &mut progress {
+            let busy = shared.users_busy.load(std::sync::atomic::Ordering::Relaxed);
+            progress.update(interval, recorder, busy, last);
+        }
+        if abort_checks.is_empty() || aborted_by.get().is_some() || last {
+            return;
+        }
+        let elapsed = recorder.elapsed();
+        let failed = recorder.with_totals(|totals| {
+            let measurements = Measurements {
+                recorded: totals,
+                providers: None,
+            };
+            abort_checks.iter().find(|(_, threshold)| {
+                elapsed >= threshold.delay_abort_eval && threshold.failed_so_far(&measurements)
+            })
+        });
+        if let Some((index, threshold)) = failed {
+            if aborted_by.set(*index).is_ok() {
+                tracing::warn!(
+                    threshold = %format!("{} {}", threshold.target, threshold.expression),
+                    "a threshold with abort_on_fail failed; stopping the load and writing the report"
+                );
+                shared.request_stop("threshold");
+            }
+        }
+    })
+}
+
+/// Checks every threshold of the scenario against the whole run.
+fn check_thresholds(
+    scenario: &Scenario,
+    recorded: &Recorded,
+    report: &Report,
+    aborted_by: Option<usize>,
+) -> Vec<crate::report::model::ThresholdResult> {
+    let measurements = Measurements {
+        recorded,
+        providers: Some(&report.providers),
+    };
+    scenario
+        .thresholds
+        .iter()
+        .enumerate()
+        .map(|(index, threshold)| threshold.check(&measurements, aborted_by == Some(index)))
+        .collect()
+}
+
+/// Turns the recorded funnels into the report's, each journey kind's steps
+/// in the order journeys sent them on average.
+fn funnels(recorded: &Recorded) -> BTreeMap<String, Vec<FunnelStep>> {
+    recorded
+        .funnels
+        .iter()
+        .map(|(kind, steps)| {
+            let mut ordered: Vec<(f64, FunnelStep)> = steps
+                .iter()
+                .map(|(step, funnel)| {
+                    // Journeys lost before any step come first.
+                    let position = match *step == BEFORE_FIRST_STEP {
+                        true => -1.0,
+                        false => funnel.position_sum as f64 / funnel.reached.max(1) as f64,
+                    };
+                    let step = FunnelStep {
+                        step: (*step).to_owned(),
+                        reached: funnel.reached,
+                        lost: funnel.lost.clone(),
+                    };
+                    (position, step)
+                })
+                .collect();
+            ordered.sort_by(|(left, _), (right, _)| left.total_cmp(right));
+            let steps = ordered.into_iter().map(|(_, step)| step).collect();
+            (kind.name().to_owned(), steps)
+        })
+        .collect()
 }

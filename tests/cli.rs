@@ -71,6 +71,47 @@ fn smoke_run_completes_every_journey_kind() {
     );
     assert!(out.path().join("report.md").exists());
     assert!(out.path().join("goose.html").exists());
+    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["recoverylab_version"], env!("CARGO_PKG_VERSION"));
+
+    let funnel = report["funnels"]["sign_in"].as_array().unwrap();
+    let funnel_steps: Vec<&str> = funnel
+        .iter()
+        .map(|step| step["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        funnel_steps,
+        ["sign_in.password", "sign_in.code"],
+        "in the order sent"
+    );
+    assert_eq!(
+        funnel[0]["reached"],
+        report["journeys"]["sign_in"]["started"]
+    );
+
+    let intervals = report["timeline"]["intervals"].as_array().unwrap();
+    assert!(!intervals.is_empty(), "the timeline has intervals");
+    let steps_in_intervals: u64 = intervals
+        .iter()
+        .map(|interval| interval["steps"].as_u64().unwrap())
+        .sum();
+    let steps_total: u64 = report["steps"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|step| step["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        steps_in_intervals, steps_total,
+        "every step falls in one interval"
+    );
+
+    let log = std::fs::read_to_string(out.path().join("latency.hlog")).unwrap();
+    assert!(log.contains("Tag=step:sign_in.code,"), "tagged per step");
+    assert!(
+        log.contains("Tag=journey:temp_password_postal,"),
+        "tagged per journey"
+    );
 }
 
 #[test]
@@ -109,6 +150,46 @@ fn broken_scenario_fails_before_any_server_starts() {
             "providers.profile",
         ),
         (
+            "threshold on an unknown step",
+            format!("{smoke}\n[thresholds]\n\"step:sign_in.cod\" = [\"p(99) < 1s\"]\n"),
+            "sign_in.code",
+        ),
+        (
+            "threshold without comparison",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [\"p(99) 1s\"]\n"),
+            "has no comparison",
+        ),
+        (
+            "threshold metric of another target",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [\"success_rate > 1%\"]\n"),
+            "not a metric of steps",
+        ),
+        (
+            "threshold with a bad unit",
+            format!("{smoke}\n[thresholds]\n\"journeys\" = [\"p(50) < 3 days\"]\n"),
+            "use us, ms, s or m",
+        ),
+        (
+            "threshold abort delay without abort",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [{{ threshold = \"p(99) < 1s\", delay_abort_eval = \"5s\" }}]\n"),
+            "without abort_on_fail",
+        ),
+        (
+            "threshold abort delay not a duration",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [{{ threshold = \"p(99) < 1s\", abort_on_fail = true, delay_abort_eval = 5 }}]\n"),
+            "delay_abort_eval = 5",
+        ),
+        (
+            "threshold table of wrong shape",
+            format!("thresholds = 3\n{smoke}"),
+            "thresholds",
+        ),
+        (
+            "threshold entry of wrong type",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [42]\n"),
+            "has the entry 42",
+        ),
+        (
             "invalid fault profile",
             smoke.replace(
                 "[providers]\n",
@@ -139,7 +220,11 @@ fn assert_rejected_before_start(folder: &Path, case: &str, text: &str, expected:
         .output()
         .expect("the binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "case {case} exits non-zero");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "case {case} exits with 2, invalid input: {stderr}"
+    );
     assert!(
         stderr.contains(expected),
         "case {case} names {expected}: {stderr}"
@@ -516,8 +601,8 @@ fn sigterm_stops_run_with_report() {
 
     assert_eq!(
         status.code(),
-        Some(1),
-        "a stopped run exits with 1: {rest:?}"
+        Some(3),
+        "a stopped run exits with 3, a run error: {rest:?}"
     );
     assert!(
         started.elapsed() < std::time::Duration::from_secs(15),

@@ -10,6 +10,7 @@ use crate::journeys::hashing::HashProfile;
 use crate::people::person::SSN_SPACE;
 use crate::people::{JourneyKind, JourneyMix};
 use crate::providers::profile::FaultProfile;
+use crate::report::thresholds::{self, Threshold};
 
 /// A scenario file rejected before the run, naming the file, key and fix.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,9 @@ struct RawScenario {
     /// names the `[abuse]` keys rather than Rust types.
     #[serde(default)]
     abuse: Option<toml::Value>,
+    /// Read as a bare value for the same reason as `abuse`.
+    #[serde(default)]
+    thresholds: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +202,8 @@ pub struct Scenario {
     pub fault_profile: FaultProfile,
     /// Attacks run after the load, if any.
     pub abuse: Option<AbuseSettings>,
+    /// Pass/fail limits, by target, and in the file's order within one.
+    pub thresholds: Vec<Threshold>,
 }
 
 impl Scenario {
@@ -337,6 +343,10 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         .as_ref()
         .map(|abuse| abuse_from(&check, abuse))
         .transpose()?;
+    let thresholds = match &raw.thresholds {
+        Some(table) => thresholds_from(&check, table)?,
+        None => Vec::new(),
+    };
 
     let Load {
         users,
@@ -472,6 +482,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         postal_transit_business_days: (transit_min as u32, transit_max as u32),
         fault_profile,
         abuse,
+        thresholds,
     };
     if scenario.has_load()
         && scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0
@@ -566,6 +577,149 @@ fn load_from(check: &Checker<'_>, load: &RawLoad, mix: &RawMix) -> Result<Load, 
         users_per_second,
         mix,
     })
+}
+
+/// The longest `delay_abort_eval` accepted: a day.
+const MAX_ABORT_DELAY_S: f64 = 86_400.0;
+
+/// Reads the `[thresholds]` table: each key is a target, such as
+/// `"step:sign_in.code"`, and its value a list of expressions, each a string
+/// or a table with `threshold`, `abort_on_fail` and `delay_abort_eval`.
+fn thresholds_from(
+    check: &Checker<'_>,
+    table: &toml::Value,
+) -> Result<Vec<Threshold>, ScenarioError> {
+    const SHAPE: &str = "write [thresholds] with a target as each key and a list of expressions as its value, such as \"step:sign_in.code\" = [\"p(99) < 250ms\"]";
+    let Some(table) = table.as_table() else {
+        return Err(check.invalid("thresholds", "is not a table".to_owned(), SHAPE));
+    };
+    let mut parsed = Vec::new();
+    for (key, value) in table {
+        let name = format!("thresholds.\"{key}\"");
+        let target = thresholds::parse_target(key, &crate::load::journeys::STEP_NAMES).map_err(
+            |problem| check.invalid(&name, problem, "docs/reports.md lists the targets"),
+        )?;
+        let entries = match value {
+            toml::Value::Array(entries) => entries.as_slice(),
+            single => std::slice::from_ref(single),
+        };
+        if entries.is_empty() {
+            return Err(check.invalid(
+                &name,
+                "is an empty list".to_owned(),
+                "give at least one expression, such as \"p(99) < 250ms\", or remove the key",
+            ));
+        }
+        for entry in entries {
+            parsed.push(threshold_from(check, &name, target.clone(), entry)?);
+        }
+    }
+    Ok(parsed)
+}
+
+fn threshold_from(
+    check: &Checker<'_>,
+    name: &str,
+    target: thresholds::Target,
+    entry: &toml::Value,
+) -> Result<Threshold, ScenarioError> {
+    const ENTRY_SHAPE: &str = "give a string such as \"p(99) < 250ms\" or a table such as { threshold = \"p(99) < 250ms\", abort_on_fail = true, delay_abort_eval = \"10s\" }";
+    let (expression, abort_on_fail, delay) = match entry {
+        toml::Value::String(expression) => (expression.as_str(), false, None),
+        toml::Value::Table(table) => {
+            if let Some(unknown) = table.keys().find(|key| {
+                !matches!(
+                    key.as_str(),
+                    "threshold" | "abort_on_fail" | "delay_abort_eval"
+                )
+            }) {
+                return Err(check.invalid(
+                    name,
+                    format!("has an entry with the unknown key `{unknown}`"),
+                    ENTRY_SHAPE,
+                ));
+            }
+            let Some(expression) = table.get("threshold").and_then(toml::Value::as_str) else {
+                return Err(check.invalid(
+                    name,
+                    "has a table entry without a `threshold` string".to_owned(),
+                    ENTRY_SHAPE,
+                ));
+            };
+            let abort_on_fail = match table.get("abort_on_fail") {
+                None => false,
+                Some(toml::Value::Boolean(abort)) => *abort,
+                Some(other) => {
+                    return Err(check.invalid(
+                        name,
+                        format!("has abort_on_fail = {other}"),
+                        "set abort_on_fail to true or false",
+                    ))
+                }
+            };
+            (expression, abort_on_fail, table.get("delay_abort_eval"))
+        }
+        other => return Err(check.invalid(name, format!("has the entry {other}"), ENTRY_SHAPE)),
+    };
+    let (metric, comparison, limit) =
+        thresholds::parse_expression(&target, expression).map_err(|problem| {
+            check.invalid(
+                name,
+                problem,
+                "docs/reports.md lists the metrics of each target",
+            )
+        })?;
+    let delay_abort_eval = match delay {
+        None => std::time::Duration::ZERO,
+        Some(value) => {
+            let seconds = value
+                .as_str()
+                .and_then(parse_seconds)
+                .filter(|seconds| (0.0..=MAX_ABORT_DELAY_S).contains(seconds));
+            match seconds {
+                Some(seconds) => std::time::Duration::from_secs_f64(seconds),
+                None => return Err(check.invalid(
+                    name,
+                    format!("has delay_abort_eval = {value}"),
+                    "give a duration from \"0s\" to \"24h\" as a string, such as \"10s\" or \"2m\"",
+                )),
+            }
+        }
+    };
+    if delay.is_some() && !abort_on_fail {
+        return Err(check.invalid(
+            name,
+            format!("sets delay_abort_eval on {expression:?} without abort_on_fail"),
+            "add abort_on_fail = true, or remove delay_abort_eval",
+        ));
+    }
+    Ok(Threshold {
+        target,
+        expression: expression.trim().to_owned(),
+        metric,
+        comparison,
+        limit,
+        abort_on_fail,
+        delay_abort_eval,
+    })
+}
+
+/// Parses a duration such as `10s`, `2m`, `1h` or `500ms` into seconds.
+fn parse_seconds(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
+        (number, 0.001)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1.0)
+    } else if let Some(number) = text.strip_suffix('m') {
+        (number, 60.0)
+    } else if let Some(number) = text.strip_suffix('h') {
+        (number, 3600.0)
+    } else {
+        return None;
+    };
+    let number: f64 = number.trim().parse().ok()?;
+    number.is_finite().then_some(number * scale)
 }
 
 fn abuse_from(check: &Checker<'_>, value: &toml::Value) -> Result<AbuseSettings, ScenarioError> {

@@ -8,7 +8,7 @@ pub mod inbox;
 pub mod journeys;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,8 @@ pub struct LoadShared {
     pub deadline: Instant,
     /// Journeys skipped because every person of their kind was used.
     pub people_exhausted: AtomicU64,
+    /// Load users in the middle of a journey now.
+    pub users_busy: AtomicUsize,
     /// Set when the run is asked to stop early, as by SIGTERM.
     stop: tokio::sync::watch::Sender<bool>,
     /// The reason the run was asked to stop, such as "sigterm".
@@ -65,6 +67,7 @@ impl LoadShared {
             cursors: Default::default(),
             deadline,
             people_exhausted: AtomicU64::new(0),
+            users_busy: AtomicUsize::new(0),
             stop: tokio::sync::watch::Sender::new(false),
             stop_reason: std::sync::OnceLock::new(),
             ctrl_c_listener: std::sync::Once::new(),

@@ -54,6 +54,7 @@ pub fn render(report: &Report) -> String {
             report.load.max_duration_s
         )),
         "sigterm" => Some("**The run was stopped early by SIGTERM**; journeys cut short count as in flight.\n".to_owned()),
+        "threshold" => Some("**A threshold with abort_on_fail failed and stopped the load**; journeys cut short count as in flight.\n".to_owned()),
         _ => Some("**The run was interrupted** before every user ran its journeys; journeys cut short count as in flight.\n".to_owned()),
     };
     if let Some(ending) = ending {
@@ -67,6 +68,7 @@ pub fn render(report: &Report) -> String {
             report.load.journeys_skipped
         );
     }
+    write_thresholds(&mut out, report);
     let _ = writeln!(
         out,
         "## Journeys\n\nTimes in milliseconds, from the first step to the last, think time and waits for codes and letters included.\n"
@@ -158,11 +160,80 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    write_funnels(&mut out, report);
     write_providers(&mut out, report);
     write_service_outages(&mut out, report);
     write_abuse(&mut out, report);
     write_secret_leaks(&mut out, report);
     out
+}
+
+fn write_thresholds(out: &mut String, report: &Report) {
+    if report.thresholds.is_empty() {
+        return;
+    }
+    let failed = report
+        .thresholds
+        .iter()
+        .filter(|threshold| !threshold.pass)
+        .count();
+    let verdict = match failed {
+        0 => "pass".to_owned(),
+        failed => format!("FAIL, {failed} of {}", report.thresholds.len()),
+    };
+    let _ = writeln!(out, "## Thresholds: {verdict}\n");
+    let _ = writeln!(out, "| target | threshold | measured | verdict |");
+    let _ = writeln!(out, "| --- | --- | --- | --- |");
+    for threshold in &report.thresholds {
+        let unit = super::thresholds::Unit::from_name(&threshold.unit);
+        let measured = threshold.value.map_or_else(
+            || "nothing measured".to_owned(),
+            |value| super::thresholds::show(value, unit),
+        );
+        let verdict = match (threshold.pass, threshold.aborted_run) {
+            (true, _) => "pass",
+            (false, true) => "**FAIL**, stopped the load",
+            (false, false) => "**FAIL**",
+        };
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {measured} | {verdict} |",
+            threshold.target, threshold.expression
+        );
+    }
+    let _ = writeln!(out);
+}
+
+fn write_funnels(out: &mut String, report: &Report) {
+    if report.funnels.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Funnels\n\nJourneys that sent each step, and those that ended there without completing, by reason.\n"
+    );
+    let _ = writeln!(out, "| journey | step | reached | lost |");
+    let _ = writeln!(out, "| --- | --- | ---: | --- |");
+    for (kind, steps) in &report.funnels {
+        for step in steps {
+            let lost: Vec<String> = step
+                .lost
+                .iter()
+                .map(|(reason, count)| format!("{reason} x {count}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {kind} | {} | {} | {} |",
+                step.step,
+                step.reached,
+                if lost.is_empty() {
+                    "-".to_owned()
+                } else {
+                    lost.join(", ")
+                }
+            );
+        }
+    }
 }
 
 fn write_abuse(out: &mut String, report: &Report) {

@@ -43,7 +43,8 @@ pub struct Report {
     pub funnels: BTreeMap<String, Vec<FunnelStep>>,
     /// Traffic and latency per interval of the load.
     pub timeline: Timeline,
-    /// The scenario's thresholds with their verdicts, in scenario order.
+    /// The scenario's thresholds with their verdicts, by target, and in
+    /// the file's order within a target.
     pub thresholds: Vec<ThresholdResult>,
     /// The verdicts of the scenario's `[abuse]` attacks, when it has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
