@@ -1,6 +1,9 @@
 //! The abuse scenario as a QA engineer runs it: `recoverylab run` on
 //! scenarios/abuse.toml against a stack the run starts on loopback.
 
+#[path = "support/report_schema.rs"]
+mod report_schema;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -41,6 +44,7 @@ fn abuse_scenario_passes_every_attack() {
 
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    report_schema::assert_matches_schema(&report);
     let abuse = &report["abuse"];
     assert_eq!(abuse["pass"], true, "{abuse:#}");
     assert!(report["journeys"].as_object().unwrap().is_empty());

@@ -11,7 +11,7 @@ const RESAMPLES: usize = 2_000;
 
 /// How much slower `first` is than `second`, in microseconds: the median
 /// of the paired differences, with each side's own median for reference.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MedianDifference {
     pub first_median_us: f64,
     pub second_median_us: f64,

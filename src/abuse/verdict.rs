@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::timing::MedianDifference;
 
 /// Every attack of a run and their joint verdict.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AbuseReport {
     /// `true` when every check of every attack passed.
     pub pass: bool,
@@ -32,7 +32,7 @@ impl AbuseReport {
 
 /// One attack's checks. Timing comparisons are checks too; their figures
 /// are kept apart for readers who plot them.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttackReport {
     pub pass: bool,
     /// Requests the attack sent, setup included.
@@ -65,7 +65,7 @@ impl AttackReport {
 }
 
 /// One rule the attack tested: what the service should do, what it did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckResult {
     pub name: String,
     pub expected: String,
@@ -74,7 +74,7 @@ pub struct CheckResult {
 }
 
 /// Response times of two kinds of probe on one identity check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimingResult {
     /// The identity check, such as `forgot_username`.
     pub check: String,

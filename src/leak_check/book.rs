@@ -8,7 +8,19 @@ use serde::{Deserialize, Serialize};
 use crate::people::{JourneyMix, Person};
 
 /// A kind of secret that must never appear in a log line, report or metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SecretKind {
     Ssn,

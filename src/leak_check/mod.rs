@@ -33,7 +33,7 @@ const MAX_NAMED_FINDINGS: usize = 10;
 
 /// The result of the leak check, as report.json carries it. It names files,
 /// line numbers and kinds, never a secret or the text around one.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecretLeaks {
     /// Files searched: names inside the out folder, or --scan-log paths as given.
     pub files_scanned: Vec<String>,
@@ -46,7 +46,7 @@ pub struct SecretLeaks {
 }
 
 /// One line that contains a secret of one kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LeakFinding {
     pub file: String,
     /// Line number, counted from 1.

@@ -18,7 +18,7 @@ use super::inbox::lock;
 ///
 /// Fields a provider does not return read as 0, so that the report can read
 /// the stats of providers other than these mocks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ProviderStats {
     /// Send requests that passed validation, outage rejections included.
@@ -48,7 +48,9 @@ pub struct ProviderStats {
 }
 
 /// Percentiles of the delivery delay, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct DelayPercentiles {
     pub count: u64,
     pub p50: u64,

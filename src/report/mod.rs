@@ -5,6 +5,7 @@ pub mod markdown;
 pub mod model;
 pub mod progress;
 pub mod recorder;
+pub mod schema;
 pub mod thresholds;
 pub mod timeline;
 pub mod write;

@@ -14,7 +14,7 @@ pub const REPORT_SCHEMA_VERSION: u32 = 3;
 /// The recoverylab build that wrote a report.
 pub const RECOVERYLAB_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     /// The recoverylab version that wrote the report.
@@ -33,7 +33,7 @@ pub struct Report {
     pub journeys: BTreeMap<String, JourneyOutcomes>,
     pub steps: BTreeMap<String, StepStats>,
     pub providers: BTreeMap<String, ProviderTraffic>,
-    /// The mocks' fault profile, or `None` when the run used other providers.
+    /// The mocks' fault profile, or null when the run used other providers.
     pub fault_profile: Option<FaultProfileInfo>,
     /// Periods when load users found the service refusing connections, in
     /// seconds from the start of load.
@@ -57,7 +57,7 @@ pub struct Report {
 }
 
 /// One step of a journey's funnel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FunnelStep {
     pub step: String,
     /// Journeys that sent this step at least once.
@@ -69,7 +69,7 @@ pub struct FunnelStep {
 
 /// Per-interval figures of the load, summarised from the interval
 /// histograms that the interval log holds in full.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Timeline {
     /// Length of an interval in seconds; the last one may be shorter.
     pub interval_s: f64,
@@ -78,7 +78,7 @@ pub struct Timeline {
     pub intervals: Vec<IntervalSummary>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IntervalSummary {
     /// Start of the interval, in seconds from the start of load.
     pub start_s: f64,
@@ -97,7 +97,7 @@ pub struct IntervalSummary {
 }
 
 /// The verdict of one threshold of the scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ThresholdResult {
     /// What the threshold is on, such as `step:sign_in.code`.
     pub target: String,
@@ -116,28 +116,28 @@ pub struct ThresholdResult {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FaultProfileInfo {
     /// The profile file, or "healthy" when the scenario names none.
     pub file: String,
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServiceOutage {
     pub start_s: f64,
     /// `None` when the service had not come back when the run ended.
     pub end_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Target {
     pub service_url: String,
     /// Whether this run started the service and mocks itself.
     pub in_process: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LoadSettings {
     pub users: usize,
     pub journeys_per_user: usize,
@@ -151,7 +151,7 @@ pub struct LoadSettings {
     pub stopped_by: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EnrollmentStats {
     pub people: u64,
     pub already_enrolled: u64,
@@ -159,7 +159,7 @@ pub struct EnrollmentStats {
     pub people_per_s: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Throughput {
     pub journeys_completed_per_s: f64,
     pub steps_per_s: f64,
@@ -167,7 +167,7 @@ pub struct Throughput {
 
 /// Outcomes of one journey kind; `started` always equals the sum of
 /// `completed`, every `failed` count, `abandoned` and `in_flight`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JourneyOutcomes {
     pub started: u64,
     pub completed: u64,
@@ -191,7 +191,7 @@ impl JourneyOutcomes {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepStats {
     pub count: u64,
     /// Responses that were not the expected success.
@@ -208,7 +208,7 @@ pub struct StepStats {
 
 /// One provider's traffic during the load: its mock's counters, as this
 /// run's share, and the delivery times people saw.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderTraffic {
     /// The counters of the provider's `GET /v1/stats` (docs/providers.md),
     /// less those read before the load; `in_transit` is the level at the end.
@@ -218,7 +218,7 @@ pub struct ProviderTraffic {
     pub delivery_latency_us: Option<Percentiles>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
