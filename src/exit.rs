@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// Why a command ended without success.
+/// The reason a command ended without success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitKind {
     /// A gate failed: a threshold, a regression check, an abuse check, or

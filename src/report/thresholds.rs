@@ -12,7 +12,8 @@ use super::model::{ProviderTraffic, ThresholdResult};
 use super::recorder::{new_histogram, JourneyRecord, Recorded};
 use crate::people::JourneyKind;
 
-/// What a threshold measures.
+/// The target of a threshold: one step, journey kind or provider, or every
+/// step or journey kind together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Step(String),
@@ -300,7 +301,7 @@ fn parse_limit(unit: Unit, text: &str) -> Result<f64, String> {
     Ok(value)
 }
 
-/// What the thresholds are checked against: what the recorder saw, and at
+/// The data thresholds are checked against: what the recorder saw, and at
 /// the end of the run the providers' counters.
 pub struct Measurements<'a> {
     pub recorded: &'a Recorded,

@@ -83,6 +83,7 @@ async fn close_intervals(
         .with_max_value_divisor(1000.0)
         .begin_log_with(&mut file, &mut serializer)
         .map_err(|error| write_error(&error))?;
+
     let mut intervals = Vec::new();
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -92,20 +93,22 @@ async fn close_intervals(
             _ = ticker.tick() => false,
             _ = stopped.wait_for(|stop| *stop) => true,
         };
-        let taken = recorder.take_interval();
+
+        let recorded = recorder.take_interval();
         let interval_end = recorder.elapsed();
         let length = interval_end.saturating_sub(interval_start);
-        let all_steps = all_steps(&taken);
+        let all_steps = all_steps(&recorded);
         log.write_histogram(&all_steps, interval_start, length, None)
             .map_err(|error| write_error(&error))?;
-        for (tag, histogram) in tagged(&taken) {
+        for (tag, histogram) in tagged(&recorded) {
             // Step names, journey kinds and provider names never hold a
             // comma or space, which are the characters a tag cannot carry.
             let tag = Tag::new(&tag).expect("tags hold no commas or spaces");
             log.write_histogram(histogram, interval_start, length, Some(tag))
                 .map_err(|error| write_error(&error))?;
         }
-        let summary = summarise(&taken, &all_steps, interval_start, length);
+
+        let summary = summarise(&recorded, &all_steps, interval_start, length);
         on_interval(&summary, &recorder, last);
         intervals.push(summary);
         interval_start = interval_end;
@@ -113,6 +116,7 @@ async fn close_intervals(
             break;
         }
     }
+
     drop(log);
     file.flush().map_err(|error| write_error(&error))?;
     Ok(Timeline {
