@@ -1080,6 +1080,75 @@ mod tests {
         assert!(html.contains("a&quot;b"));
     }
 
+    fn failed_threshold(aborted_run: bool) -> crate::report::model::ThresholdResult {
+        crate::report::model::ThresholdResult {
+            target: "steps".to_owned(),
+            expression: "error_rate < 0.01".to_owned(),
+            value: Some(0.5),
+            limit: 0.01,
+            unit: "ratio".to_owned(),
+            pass: false,
+            aborted_run,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn verdict_fails_on_any_gate() {
+        use crate::abuse::AbuseReport;
+        use crate::leak_check::SecretLeaks;
+
+        /// A case name, the change to the report, and the expected verdict.
+        type Case = (&'static str, fn(&mut Report), &'static str);
+        let cases: [Case; 4] = [
+            (
+                "no gates",
+                |_| {},
+                r#"<span class="verdict pass">pass</span>"#,
+            ),
+            (
+                "failed threshold",
+                |report| report.thresholds.push(failed_threshold(false)),
+                r#"<span class="verdict fail">FAIL</span>"#,
+            ),
+            (
+                "failed abuse check",
+                |report| {
+                    report.abuse = Some(AbuseReport {
+                        pass: false,
+                        attacks: Default::default(),
+                    })
+                },
+                r#"<span class="verdict fail">FAIL</span>"#,
+            ),
+            (
+                "secret found",
+                |report| {
+                    report.secret_leaks = Some(SecretLeaks {
+                        findings_total: 1,
+                        ..SecretLeaks::default()
+                    })
+                },
+                r#"<span class="verdict fail">FAIL</span>"#,
+            ),
+        ];
+        for (case, change, expected) in cases {
+            let mut report = report();
+            change(&mut report);
+            assert!(
+                render(&report).contains(expected),
+                "case {case}: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn aborting_threshold_says_so() {
+        let mut report = report();
+        report.thresholds.push(failed_threshold(true));
+        assert!(render(&report).contains("FAIL, stopped the load"));
+    }
+
     #[test]
     fn empty_report_draws_no_chart() {
         let html = render(&report());
