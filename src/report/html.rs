@@ -243,11 +243,15 @@ fn write_summary(out: &mut String, report: &Report) {
     };
     row("Thresholds", &thresholds.0, thresholds.1);
     let abuse = match &report.abuse {
-        None => ("no attacks in the scenario", ""),
-        Some(abuse) if abuse.pass => ("every check passed", "pass"),
-        Some(_) => ("a check failed", "fail"),
+        None => ("no attacks in the scenario".to_owned(), ""),
+        Some(abuse) if abuse.pass => ("every check passed".to_owned(), "pass"),
+        // An attack that ran no check fails too.
+        Some(abuse) => match abuse.failures().len() {
+            0 => ("an attack ran no check".to_owned(), "fail"),
+            failed => (format!("{failed} check(s) failed"), "fail"),
+        },
     };
-    row("Abuse attacks", abuse.0, abuse.1);
+    row("Abuse attacks", &abuse.0, abuse.1);
     let leaks = match &report.secret_leaks {
         None => ("not run".to_owned(), ""),
         Some(leaks) if leaks.findings_total == 0 => ("no secret found".to_owned(), "pass"),
@@ -407,7 +411,7 @@ fn write_funnel(out: &mut String, journey: &str, steps: &[FunnelStep]) {
         })
         .collect();
     let caption = format!(
-        "{journey}: journeys that reached each step, in journey order, with those lost at the step by reason"
+        "{journey}: journeys that reached each step, in the report's step order, with those lost at the step by reason"
     );
     chart::stacked_bars(
         out,
