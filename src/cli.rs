@@ -272,7 +272,8 @@ fn print_summary(result: &crate::run::RunResult) {
             ),
         }
     }
-    println!("report: {}", result.out.join("report.md").display());
+    println!("report: {}", result.out.join("report.html").display());
+    println!("        {}", result.out.join("report.md").display());
 }
 
 async fn serve_command(args: ServeArgs) -> anyhow::Result<()> {

@@ -316,7 +316,11 @@ fn smoke_run_writes_self_contained_report_html() {
             "smoke report.html has chart {expected}: {charts:?}"
         );
     }
-    // Funnels and the timeline are drawn once the run fills them in.
+    assert_eq!(
+        report.funnels.len(),
+        5,
+        "the smoke run has a funnel per journey kind"
+    );
     for journey in report.funnels.keys() {
         let expected = format!("funnel-{journey}");
         assert!(
@@ -324,8 +328,15 @@ fn smoke_run_writes_self_contained_report_html() {
             "smoke report.html has chart {expected}"
         );
     }
-    if !report.timeline.intervals.is_empty() {
-        assert!(charts.iter().any(|chart| chart == "throughput-over-time"));
+    assert!(
+        !report.timeline.intervals.is_empty(),
+        "the smoke run has a timeline"
+    );
+    for expected in ["latency-over-time", "throughput-over-time"] {
+        assert!(
+            charts.iter().any(|chart| chart == expected),
+            "smoke report.html has chart {expected}: {charts:?}"
+        );
     }
     let headings = headings(html);
     for expected in [
@@ -401,7 +412,7 @@ fn threshold_table_marks_failures() {
 
     let expected = [
         ("step:sign_in.code", "12.50", "250.00", "pass"),
-        ("steps", "0.0200", "0.0100", "fail"),
+        ("steps", "2.00%", "1.00%", "fail"),
         ("journeys", "not measured", "5", "pass"),
     ];
     for (row, (target, value, limit, class)) in rows.iter().zip(expected) {
@@ -565,8 +576,8 @@ fn chromium_draws_every_chart() {
     let smoke = tempfile::tempdir().unwrap();
     let (drawn, total) = charts_drawn_by_chromium(&smoke_run().report_html, smoke.path());
     assert!(
-        total >= 2,
-        "smoke page: {total} charts, expected step and delivery latency"
+        total >= 9,
+        "smoke page: {total} charts, expected five funnels, step and delivery latency, latency and throughput over time"
     );
     assert_eq!(drawn, total, "smoke page: charts drawn out of all");
 

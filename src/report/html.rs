@@ -332,7 +332,14 @@ fn write_thresholds(out: &mut String, report: &Report) {
         );
         number_cell(out, &value);
         number_cell(out, &format_measure(threshold.limit, &threshold.unit));
-        text_cell(out, &threshold.unit);
+        text_cell(
+            out,
+            if threshold.unit == "ratio" {
+                "%"
+            } else {
+                &threshold.unit
+            },
+        );
         let stopped = if threshold.aborted_run {
             ", stopped the load"
         } else {
@@ -345,15 +352,13 @@ fn write_thresholds(out: &mut String, report: &Report) {
 }
 
 /// Formats a threshold's value in its unit: milliseconds with two
-/// decimals, ratios with four, counts whole.
+/// decimals, ratios as percentages with two, counts whole.
 fn format_measure(value: f64, unit: &str) -> String {
-    let decimals = match unit {
-        "ms" => 2,
-        "ratio" => 4,
-        "count" if value.fract() == 0.0 => 0,
-        _ => 2,
-    };
-    format_number(value, decimals)
+    match unit {
+        "ratio" => format!("{}%", format_number(value * 100.0, 2)),
+        "count" if value.fract() == 0.0 => format_number(value, 0),
+        _ => format_number(value, 2),
+    }
 }
 
 fn write_funnels(out: &mut String, report: &Report) {
