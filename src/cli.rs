@@ -16,6 +16,7 @@ use crate::people::{person, JourneyMix};
 use crate::providers::profile::FaultProfile;
 use crate::providers::ProviderSettings;
 use crate::run::{run, RemoteTarget, RunOptions};
+use crate::service::delay::InjectedDelay;
 use crate::stack::{ExternalProviders, Stack, StackListeners, StackOptions};
 
 #[derive(Parser)]
@@ -69,6 +70,10 @@ pub struct RunArgs {
     /// the logs of a --target deployment here, and repeat for more files.
     #[arg(long = "scan-log", value_name = "FILE")]
     pub scan_logs: Vec<PathBuf>,
+    /// Delay the in-process service's responses on one route, to check that a
+    /// regression gate notices, such as /v1/forgot-username=5ms; repeatable.
+    #[arg(long, value_name = "PATH=DURATION", conflicts_with = "target")]
+    pub inject_delay: Vec<InjectedDelay>,
 }
 
 #[derive(Args)]
@@ -122,6 +127,10 @@ pub struct ServeArgs {
     /// Send the service's letters through this provider's base URL instead of the postal mock.
     #[arg(long)]
     pub postal_provider_url: Option<String>,
+    /// Delay the service's responses on one route, to check that a regression
+    /// gate notices, such as /v1/forgot-username=5ms; repeatable.
+    #[arg(long, value_name = "PATH=DURATION")]
+    pub inject_delay: Vec<InjectedDelay>,
 }
 
 #[derive(Args)]
@@ -177,6 +186,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
         out: args.out,
         remote,
         scan_logs: args.scan_logs,
+        inject_delay: args.inject_delay,
     })
     .await?;
     print_summary(&result);
@@ -331,6 +341,7 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
         .context("invalid --seconds-per-business-day")?;
     let mut options = StackOptions::new(args.database, args.hash_profile, providers);
     options.trust_forwarded_for = args.trust_forwarded_for;
+    options.inject_delay = args.inject_delay;
     options.public_url = checked_base_url("--public-url", args.public_url)?;
     options.external_providers = ExternalProviders {
         email: checked_base_url("--email-provider-url", args.email_provider_url)?,
