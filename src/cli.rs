@@ -1,4 +1,4 @@
-//! The command line: `run`, `serve` and `people`.
+//! The command line: `run`, `serve`, `compare` and `people`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,6 +42,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print synthetic people as JSON lines.
     People(PeopleArgs),
+    /// Compare two runs' reports step by step and journey by journey, print
+    /// a Markdown table, and fail on a regression (docs/compare.md).
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(Args)]
@@ -159,6 +162,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_command(args).await,
         Command::Serve(args) => serve_command(args).await,
         Command::People(args) => people_command(args),
+        Command::Compare(args) => crate::compare::compare_command(args),
     }
 }
 

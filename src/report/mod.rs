@@ -1,6 +1,7 @@
 //! Run reports: the recorder that load users write into, the report model,
 //! and its renderings.
 
+pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod recorder;
