@@ -37,6 +37,13 @@ use crate::exit::{fail, ExitKind};
 use crate::report::model::{decode_histogram, JourneyOutcomes, Percentiles, StepStats};
 use crate::report::model::{Report, REPORT_SCHEMA_VERSION};
 
+mod markdown;
+mod stats;
+
+pub use markdown::render_markdown;
+use markdown::{format_ms, format_percent_change};
+pub use stats::{quantile_interval_us, quantile_rank_interval, two_proportion_z, Proportion};
+
 #[derive(Args)]
 pub struct CompareArgs {
     /// The baseline run: its output folder or its report.json.
@@ -216,7 +223,7 @@ pub struct ReportSource {
     pub started_at: String,
 }
 
-/// The result of `compare`, as compare.json holds it.
+/// The result of `compare`, as written to compare.json.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     pub scenario: String,
@@ -672,52 +679,6 @@ fn us_to_ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
-// ---- Percentiles ----
-
-/// Returns the 1-based ranks of the order statistics that bound the
-/// `quantile` of `samples` values with the confidence whose normal quantile
-/// is `z`: n·q ± z·√(n·q·(1−q)), widened to whole ranks. Returns `None` when
-/// a rank falls outside 1..=n, because then the sample cannot bound the
-/// quantile on that side: at z = 2.576 (99%), p50 needs 11 samples, p90
-/// 60 and p99 657.
-pub fn quantile_rank_interval(samples: u64, quantile: f64, z: f64) -> Option<(u64, u64)> {
-    let n = samples as f64;
-    let centre = n * quantile;
-    let spread = z * (n * quantile * (1.0 - quantile)).sqrt();
-    let lower = (centre - spread).floor();
-    let upper = (centre + spread).ceil();
-    if lower < 1.0 || upper > n {
-        return None;
-    }
-    Some((lower as u64, upper as u64))
-}
-
-/// Returns the confidence interval of `quantile` from a histogram, widened
-/// to the edges of the histogram's buckets, in the histogram's unit.
-pub fn quantile_interval_us(
-    histogram: &Histogram<u64>,
-    quantile: f64,
-    z: f64,
-) -> Option<(u64, u64)> {
-    let (lower, upper) = quantile_rank_interval(histogram.len(), quantile, z)?;
-    let low = histogram.lowest_equivalent(value_at_rank(histogram, lower));
-    let high = histogram.highest_equivalent(value_at_rank(histogram, upper));
-    Some((low, high))
-}
-
-/// Returns the `rank`-th smallest recorded value, counting from 1, as the
-/// top of its bucket.
-fn value_at_rank(histogram: &Histogram<u64>, rank: u64) -> u64 {
-    let mut seen = 0;
-    for bucket in histogram.iter_recorded() {
-        seen += bucket.count_at_value();
-        if seen >= rank {
-            return bucket.value_iterated_to();
-        }
-    }
-    histogram.max()
-}
-
 struct LatencyLimits {
     relative_pct: f64,
     absolute_ms: f64,
@@ -759,7 +720,7 @@ impl Quantile {
 
 /// Judges a latency percentile. A regression needs the rise to exceed both
 /// limits and, with intervals, the current interval to lie wholly above
-/// the baseline's; an improvement is the mirror image.
+/// the baseline's. An improvement is the mirror image.
 fn judge_latency(
     metric: &str,
     before: &Quantile,
@@ -868,7 +829,7 @@ fn judge_latency(
 
 /// Returns the change from `from` to `to` in percent of `from`; infinite
 /// for a change from 0.
-fn relative_change_pct(from: f64, to: f64) -> f64 {
+pub(crate) fn relative_change_pct(from: f64, to: f64) -> f64 {
     let change = to - from;
     if from > 0.0 {
         change / from * 100.0
@@ -879,42 +840,11 @@ fn relative_change_pct(from: f64, to: f64) -> f64 {
     }
 }
 
-// ---- Rates ----
-
-/// A count of events, such as errors, in a number of trials.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Proportion {
-    pub events: u64,
-    pub trials: u64,
-}
-
-impl Proportion {
-    fn rate(self) -> f64 {
-        self.events as f64 / self.trials as f64
-    }
-
-    fn percent(self) -> Option<f64> {
-        (self.trials > 0).then(|| self.rate() * 100.0)
-    }
-}
-
-/// Which way a rate gets worse.
+/// The direction in which a rate gets worse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     HigherIsWorse,
     LowerIsWorse,
-}
-
-/// Returns the two-proportion z statistic of `after` against `before`, with
-/// the pooled standard error; 0 when both rates are 0 or both are 1.
-pub fn two_proportion_z(before: Proportion, after: Proportion) -> f64 {
-    let pooled = (before.events + after.events) as f64 / (before.trials + after.trials) as f64;
-    let variance =
-        pooled * (1.0 - pooled) * (1.0 / before.trials as f64 + 1.0 / after.trials as f64);
-    if variance <= 0.0 {
-        return 0.0;
-    }
-    (after.rate() - before.rate()) / variance.sqrt()
 }
 
 /// Judges a rate. A regression needs a move the wrong way by more than the
@@ -974,155 +904,6 @@ pub fn judge_rate(
     (Verdict::Ok, format!("{describe}, within the {limits_text}"))
 }
 
-// ---- Markdown ----
-
-fn format_ms(value: f64) -> String {
-    if value < 10.0 {
-        format!("{value:.2}")
-    } else {
-        format!("{value:.1}")
-    }
-}
-
-fn format_percent_change(relative_pct: f64) -> String {
-    if relative_pct.is_finite() {
-        format!("{relative_pct:+.0}%")
-    } else {
-        "from 0".to_owned()
-    }
-}
-
-fn format_value(value: Option<f64>, unit: &str) -> String {
-    match (value, unit) {
-        (None, _) => "–".to_owned(),
-        (Some(value), "ms") => format!("{} ms", format_ms(value)),
-        (Some(value), _) => format!("{value:.2}%"),
-    }
-}
-
-fn format_change(check: &Check) -> String {
-    let (Some(old), Some(new)) = (check.baseline, check.current) else {
-        return "–".to_owned();
-    };
-    let change = new - old;
-    if check.unit == "ms" {
-        let relative = relative_change_pct(old, new);
-        if change == 0.0 {
-            return "0 ms".to_owned();
-        }
-        return format!("{change:+.2} ms ({})", format_percent_change(relative));
-    }
-    format!("{change:+.2} pp")
-}
-
-/// Describes the run-wide drift and whether it was applied.
-fn drift_line(comparison: &Comparison) -> String {
-    let drift = &comparison.step_drift;
-    if drift.steps < MIN_DRIFT_STEPS {
-        return format!(
-            "Run-wide drift: not measured, because {} steps have enough samples in both reports and {MIN_DRIFT_STEPS} are needed.\n\n",
-            drift.steps
-        );
-    }
-    let measured = format!(
-        "Run-wide drift: the median step p50 is ×{:.2} the baseline's, over {} steps.",
-        drift.factor, drift.steps
-    );
-    if comparison.limits.drift_correction {
-        format!("{measured} Latencies are judged after scaling the baseline by it, so a slowdown of every step alike is not flagged; `--no-drift-correction` turns this off.\n\n")
-    } else {
-        format!("{measured} It was not applied (`--no-drift-correction`).\n\n")
-    }
-}
-
-/// Renders the comparison as Markdown for a pull-request comment: a
-/// summary, the regressions first, then every step and journey.
-pub fn render_markdown(comparison: &Comparison) -> String {
-    let mut text = format!("## recoverylab compare: {}\n\n", comparison.scenario);
-    text.push_str(&format!(
-        "Baseline `{}` (recoverylab {}, {}); current `{}` (recoverylab {}, {}).\n\n",
-        comparison.baseline.path,
-        comparison.baseline.recoverylab_version,
-        comparison.baseline.started_at,
-        comparison.current.path,
-        comparison.current.recoverylab_version,
-        comparison.current.started_at
-    ));
-    let count = |verdict: Verdict| {
-        comparison
-            .checks
-            .iter()
-            .filter(|check| check.verdict == verdict)
-            .count()
-    };
-    let summary = match comparison.regressions {
-        0 => "**No regression**".to_owned(),
-        1 => "**1 regression**".to_owned(),
-        many => format!("**{many} regressions**"),
-    };
-    text.push_str(&format!(
-        "{summary} in {} checks; {} improved, {} without enough samples.\n\n",
-        comparison.checks.len(),
-        count(Verdict::Improved),
-        count(Verdict::NotEnoughSamples)
-    ));
-    text.push_str(&drift_line(comparison));
-    if comparison.regressions > 0 {
-        text.push_str("### Regressions\n\n| check | baseline | current | change | why |\n| --- | --- | ---: | ---: | --- |\n");
-        for check in comparison.regressions() {
-            text.push_str(&format!(
-                "| `{}` {} | {} | {} | {} | {} |\n",
-                check.subject,
-                check.metric,
-                format_value(check.baseline, &check.unit),
-                format_value(check.current, &check.unit),
-                format_change(check),
-                check.reason
-            ));
-        }
-        text.push('\n');
-    }
-    for (title, prefix) in [("Steps", "step:"), ("Journeys", "journey:")] {
-        text.push_str(&format!(
-            "### {title}\n\n| {} | metric | samples | baseline | current | change | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | --- |\n",
-            title.trim_end_matches('s').to_lowercase()
-        ));
-        for check in comparison
-            .checks
-            .iter()
-            .filter(|check| check.subject.starts_with(prefix))
-        {
-            text.push_str(&format!(
-                "| `{}` | {} | {} / {} | {} | {} | {} | {} |\n",
-                &check.subject[prefix.len()..],
-                check.metric,
-                check.baseline_samples,
-                check.current_samples,
-                format_value(check.baseline, &check.unit),
-                format_value(check.current, &check.unit),
-                format_change(check),
-                check.verdict
-            ));
-        }
-        text.push('\n');
-    }
-    let limits = &comparison.limits;
-    text.push_str(&format!(
-        "A step percentile regresses when it rises by more than {}% and {} ms and its {}% interval lies above the baseline's, after the drift correction. \
-A journey percentile regresses when it rises by more than {}% and {} ms. Journey durations include think time and waits for deliveries. \
-A rate regresses when it moves the wrong way by more than {} pp with a significant two-proportion z-test. \
-Each check needs at least {} samples in both reports.\n",
-        limits.step_relative_pct,
-        limits.step_absolute_ms,
-        limits.confidence.level * 100.0,
-        limits.journey_relative_pct,
-        limits.journey_absolute_ms,
-        limits.rate_change_pp,
-        limits.min_samples
-    ));
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1133,63 +914,6 @@ mod tests {
             histogram.record(value).unwrap();
         }
         histogram
-    }
-
-    #[test]
-    fn rank_interval_of_median_of_100() {
-        // 50 ± 2.576·√25 = 50 ± 12.88, widened to whole ranks.
-        assert_eq!(quantile_rank_interval(100, 0.5, 2.576), Some((37, 63)));
-    }
-
-    #[test]
-    fn rank_interval_of_p90_of_1000() {
-        // 900 ± 2.576·√90 = 900 ± 24.44.
-        assert_eq!(quantile_rank_interval(1000, 0.9, 2.576), Some((875, 925)));
-    }
-
-    #[test]
-    fn rank_interval_of_p99_needs_660_samples() {
-        assert_eq!(
-            quantile_rank_interval(200, 0.99, 2.576),
-            None,
-            "200 samples"
-        );
-        assert_eq!(
-            quantile_rank_interval(650, 0.99, 2.576),
-            None,
-            "650 samples"
-        );
-        assert!(
-            quantile_rank_interval(700, 0.99, 2.576).is_some(),
-            "700 samples"
-        );
-    }
-
-    #[test]
-    fn rank_interval_of_tiny_sample_is_none() {
-        assert_eq!(quantile_rank_interval(5, 0.5, 2.576), None);
-        assert_eq!(quantile_rank_interval(0, 0.5, 2.576), None);
-    }
-
-    #[test]
-    fn quantile_interval_reads_order_statistics() {
-        // Values 1,000 to 100,000 µs in steps of 1,000: rank r is r ms.
-        let histogram = histogram_of((1..=100).map(|rank| rank * 1_000));
-        let (low, high) = quantile_interval_us(&histogram, 0.5, 2.576).unwrap();
-        assert_eq!(
-            histogram.lowest_equivalent(37_000),
-            low,
-            "lower end is rank 37"
-        );
-        assert_eq!(
-            histogram.highest_equivalent(63_000),
-            high,
-            "upper end is rank 63"
-        );
-        assert!(
-            low <= 37_000 && high >= 63_000,
-            "bucket edges widen the interval: {low}..{high}"
-        );
     }
 
     fn step_quantile(histogram: &Histogram<u64>, quantile: f64) -> Quantile {
@@ -1355,33 +1079,6 @@ mod tests {
         );
         assert_eq!(verdict, Verdict::NotEnoughSamples, "{reason}");
         assert!(reason.contains("cannot bound p99"), "{reason}");
-    }
-
-    #[test]
-    fn z_statistic_of_known_counts() {
-        // Pooled rate 0.05; standard error √(0.05·0.95·(2/100)) = 0.030822.
-        let z = two_proportion_z(
-            Proportion {
-                events: 0,
-                trials: 100,
-            },
-            Proportion {
-                events: 10,
-                trials: 100,
-            },
-        );
-        assert!((z - 3.2444).abs() < 1e-3, "z = {z}");
-        let same = two_proportion_z(
-            Proportion {
-                events: 0,
-                trials: 100,
-            },
-            Proportion {
-                events: 0,
-                trials: 50,
-            },
-        );
-        assert_eq!(same, 0.0, "no errors in either");
     }
 
     #[test]
