@@ -135,7 +135,7 @@ pub fn render_markdown(comparison: &Comparison) -> String {
     let limits = &comparison.limits;
     text.push_str(&format!(
         "A step percentile regresses when it rises by more than {}% and {} ms and its {}% interval lies above the baseline's, after the drift correction. \
-A journey percentile regresses when it rises by more than {}% and {} ms. Journey durations include think time and waits for deliveries. \
+A journey percentile regresses when it rises by more than {}% and {} ms, after the same correction. Journey durations include think time and waits for deliveries. \
 A rate regresses when it moves the wrong way by more than {} pp with a significant two-proportion z-test. \
 Each check needs at least {} samples in both reports.\n",
         limits.step_relative_pct,
