@@ -1,4 +1,4 @@
-//! The command line: `run`, `serve` and `people`.
+//! The command line: `run`, `serve`, `compare` and `people`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use crate::people::{person, JourneyMix};
 use crate::providers::profile::FaultProfile;
 use crate::providers::ProviderSettings;
 use crate::run::{run, RemoteTarget, RunOptions};
+use crate::service::delay::InjectedDelay;
 use crate::stack::{ExternalProviders, Stack, StackListeners, StackOptions};
 
 #[derive(Parser)]
@@ -41,6 +42,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print synthetic people as JSON lines.
     People(PeopleArgs),
+    /// Compare two runs' reports step by step and journey by journey, print
+    /// a Markdown table, and fail on a regression (docs/compare.md).
+    Compare(crate::compare::CompareArgs),
 }
 
 #[derive(Args)]
@@ -69,6 +73,10 @@ pub struct RunArgs {
     /// the logs of a --target deployment here, and repeat for more files.
     #[arg(long = "scan-log", value_name = "FILE")]
     pub scan_logs: Vec<PathBuf>,
+    /// Delay the in-process service's responses on one route, to check that a
+    /// regression gate notices, such as /v1/forgot-username=5ms; repeatable.
+    #[arg(long, value_name = "PATH=DURATION", conflicts_with = "target")]
+    pub inject_delay: Vec<InjectedDelay>,
 }
 
 #[derive(Args)]
@@ -122,6 +130,10 @@ pub struct ServeArgs {
     /// Send the service's letters through this provider's base URL instead of the postal mock.
     #[arg(long)]
     pub postal_provider_url: Option<String>,
+    /// Delay the service's responses on one route, to check that a regression
+    /// gate notices, such as /v1/forgot-username=5ms; repeatable.
+    #[arg(long, value_name = "PATH=DURATION")]
+    pub inject_delay: Vec<InjectedDelay>,
 }
 
 #[derive(Args)]
@@ -150,6 +162,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_command(args).await,
         Command::Serve(args) => serve_command(args).await,
         Command::People(args) => people_command(args),
+        Command::Compare(args) => crate::compare::compare_command(args),
     }
 }
 
@@ -177,6 +190,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<()> {
         out: args.out,
         remote,
         scan_logs: args.scan_logs,
+        inject_delay: args.inject_delay,
     })
     .await?;
     print_summary(&result);
@@ -336,6 +350,7 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<StackOptions> {
         .context("invalid --seconds-per-business-day")?;
     let mut options = StackOptions::new(args.database, args.hash_profile, providers);
     options.trust_forwarded_for = args.trust_forwarded_for;
+    options.inject_delay = args.inject_delay;
     options.public_url = checked_base_url("--public-url", args.public_url)?;
     options.external_providers = ExternalProviders {
         email: checked_base_url("--email-provider-url", args.email_provider_url)?,

@@ -3,6 +3,7 @@
 pub mod abuse;
 pub mod calendar;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod exit;
 pub mod journeys;

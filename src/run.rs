@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub remote: Option<RemoteTarget>,
     /// Log files of the target deployment that the leak check searches too.
     pub scan_logs: Vec<PathBuf>,
+    /// Delays the in-process service adds on chosen routes; see StackOptions.
+    pub inject_delay: Vec<crate::service::delay::InjectedDelay>,
 }
 
 /// The output folder of a finished run and its report.
@@ -91,11 +93,12 @@ pub async fn run(options: RunOptions) -> anyhow::Result<RunResult> {
         None => {
             let database_dir = tempfile::tempdir()
                 .context("cannot create a folder for the service's SQLite file")?;
-            let stack_options = StackOptions::new(
+            let mut stack_options = StackOptions::new(
                 Some(database_dir.path().join("service.sqlite")),
                 scenario.hash_profile,
                 provider_settings(&scenario),
             );
+            stack_options.inject_delay = options.inject_delay;
             let stack = Stack::start(stack_options, StackListeners::loopback().await?).await?;
             let urls = stack.provider_urls();
             let targets = Targets {

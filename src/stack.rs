@@ -14,6 +14,7 @@ use crate::journeys::policy::Policy;
 use crate::journeys::secrets;
 use crate::providers::{MockProviders, ProviderSettings};
 use crate::server::{self, RunningServer};
+use crate::service::delay::{with_injected_delays, InjectedDelay};
 use crate::service::provider_clients::{ProviderUrls, RetryPolicy, SmsSender};
 use crate::service::{self as reference_service, ServiceConfig};
 
@@ -30,6 +31,9 @@ pub struct StackOptions {
     pub public_url: Option<String>,
     /// Providers the service sends through instead of the built-in mocks.
     pub external_providers: ExternalProviders,
+    /// Delays added to the service's responses on chosen routes, to check
+    /// that a regression gate notices; empty in normal use.
+    pub inject_delay: Vec<InjectedDelay>,
 }
 
 /// Base URLs of other providers that replace the mocks, each `None` to keep
@@ -57,6 +61,7 @@ impl StackOptions {
             trust_forwarded_for: true,
             public_url: None,
             external_providers: ExternalProviders::default(),
+            inject_delay: Vec::new(),
         }
     }
 }
@@ -159,8 +164,12 @@ impl Stack {
         let engine = Arc::clone(&state.engine);
         let purger = reference_service::spawn_purger(Arc::clone(&engine));
         let notice_sender = reference_service::spawn_notice_sender(Arc::clone(&engine));
-        let service = server::spawn(listeners.service, reference_service::router(state))?;
+        let router = with_injected_delays(reference_service::router(state), &options.inject_delay);
+        let service = server::spawn(listeners.service, router)?;
         tracing::info!(service = %service.addr, hash_profile = engine.hash_profile().name(), "reference service started");
+        for entry in &options.inject_delay {
+            tracing::warn!(path = %entry.path, delay_ms = entry.delay.as_secs_f64() * 1000.0, "injected delay before the service handles requests");
+        }
         Ok(Self {
             service,
             providers,

@@ -255,6 +255,7 @@ async fn service_survives_sigkill_mid_run() {
             admin_token: SecretString::from(ADMIN_TOKEN.to_owned()),
         }),
         scan_logs: Vec::new(),
+        inject_delay: Vec::new(),
     }));
 
     // Kill once the load is well under way, with a letter just ordered.

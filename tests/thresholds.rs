@@ -100,6 +100,25 @@ fn unmeetable_threshold_fails_run() {
         markdown.contains("## Thresholds: FAIL, 1 of 4"),
         "{markdown}"
     );
+
+    let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testsuite name="recoverylab.run.smoke" tests="5" skipped="0" errors="0" failures="1">"#),
+        "one case per threshold and the leak check, one failed: {junit}"
+    );
+    assert!(
+        junit.contains(r#"<testcase name="step:sign_in.code p(99) &lt; 1us" classname="recoverylab.run.smoke">"#),
+        "the case names the threshold: {junit}"
+    );
+    let failure = junit
+        .lines()
+        .find(|line| line.contains("<failure message="))
+        .unwrap_or_else(|| panic!("a failure element: {junit}"));
+    assert!(
+        failure.contains("step:sign_in.code p(99) &lt; 1us: measured ")
+            && failure.contains(" ms, limit 0.001 ms"),
+        "the failure names the threshold, the value and the limit: {failure}"
+    );
 }
 
 #[test]

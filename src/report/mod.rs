@@ -2,6 +2,7 @@
 //! and its renderings.
 
 pub mod html;
+pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod progress;

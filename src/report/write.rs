@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::model::Report;
-use super::{html, markdown};
+use super::{html, junit, markdown};
 
 /// Writes `contents` to `path` through a temporary file in the same folder
 /// and a rename, so a reader never sees a partial file.
@@ -25,16 +25,18 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes report.md, report.html and then report.json into `folder`, and
-/// returns their paths.
+/// Writes report.md, report.html, junit.xml and then report.json into
+/// `folder`, and returns their paths.
 pub fn write_report(folder: &Path, report: &Report) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(folder)?;
     let markdown_path = folder.join("report.md");
     write_atomically(&markdown_path, markdown::render(report).as_bytes())?;
     let html_path = folder.join("report.html");
     write_atomically(&html_path, html::render(report).as_bytes())?;
+    let junit_path = folder.join("junit.xml");
+    write_atomically(&junit_path, junit::run_junit(report).as_bytes())?;
     let json_path = folder.join("report.json");
     let json = serde_json::to_vec_pretty(report).expect("a report serialises to JSON");
     write_atomically(&json_path, &json)?;
-    Ok(vec![json_path, markdown_path, html_path])
+    Ok(vec![json_path, markdown_path, html_path, junit_path])
 }

@@ -4,6 +4,7 @@
 //! on port 0 or call it without a socket.
 
 pub mod admin;
+pub mod delay;
 pub mod errors;
 pub mod extract;
 pub mod flow_status;
