@@ -83,6 +83,10 @@ pub struct CompareArgs {
     /// the run-wide drift, so that a slowdown of every step fails too.
     #[arg(long)]
     pub no_drift_correction: bool,
+    /// The run-wide drift regresses when the median step p50 rose by more
+    /// than this, in percent, which catches a slowdown of every step alike.
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
+    pub max_drift_increase: f64,
 }
 
 /// A two-sided confidence level and its standard normal quantile.
@@ -131,6 +135,8 @@ pub struct Limits {
     /// Whether latencies are judged against the baseline scaled by the
     /// run-wide drift.
     pub drift_correction: bool,
+    /// The largest run-wide drift that passes, as an increase in percent.
+    pub max_drift_increase_pct: f64,
 }
 
 impl Default for Limits {
@@ -147,6 +153,7 @@ impl Default for Limits {
                 z: 2.576,
             },
             drift_correction: true,
+            max_drift_increase_pct: 100.0,
         }
     }
 }
@@ -162,6 +169,7 @@ impl From<&CompareArgs> for Limits {
             min_samples: args.min_samples,
             confidence: args.confidence,
             drift_correction: !args.no_drift_correction,
+            max_drift_increase_pct: args.max_drift_increase,
         }
     }
 }
@@ -407,6 +415,7 @@ pub fn compare(
     } else {
         1.0
     };
+    checks.push(drift_check(&step_drift, &limits));
     for name in steps {
         let before = StepSide::read(baseline, name)?;
         let after = StepSide::read(current, name)?;
@@ -485,6 +494,51 @@ pub fn measure_drift(baseline: &Report, current: &Report, min_samples: u64) -> D
         (ratios[middle - 1] + ratios[middle]) / 2.0
     };
     Drift { factor, steps }
+}
+
+/// Checks the run-wide drift itself, so that a slowdown of every step
+/// alike, which the drift correction excuses in each step's check, still
+/// fails when it is large. Values are the median p50 ratio in percent.
+fn drift_check(drift: &Drift, limits: &Limits) -> Check {
+    let limit = 100.0 + limits.max_drift_increase_pct;
+    let current = drift.factor * 100.0;
+    let (verdict, reason) = if drift.steps < MIN_DRIFT_STEPS {
+        (
+            Verdict::NotEnoughSamples,
+            format!(
+                "{} step(s) with at least {} samples in both reports; at least {MIN_DRIFT_STEPS} needed",
+                drift.steps, limits.min_samples
+            ),
+        )
+    } else if current > limit {
+        (
+            Verdict::Regression,
+            format!(
+                "the median step p50 is {current:.0}% of the baseline's over {} steps, above the limit {limit:.0}%",
+                drift.steps
+            ),
+        )
+    } else {
+        (
+            Verdict::Ok,
+            format!(
+                "the median step p50 is {current:.0}% of the baseline's over {} steps, within the limit {limit:.0}%",
+                drift.steps
+            ),
+        )
+    };
+    let samples = drift.steps as u64;
+    Check {
+        subject: "steps".to_owned(),
+        metric: "drift".to_owned(),
+        unit: "%".to_owned(),
+        baseline: Some(100.0),
+        current: Some(current),
+        baseline_samples: samples,
+        current_samples: samples,
+        verdict,
+        reason,
+    }
 }
 
 /// One report's view of a step: its counts and decoded histogram.
@@ -907,6 +961,31 @@ pub fn judge_rate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_check_fails_large_uniform_slowdown() {
+        let limits = Limits::default();
+        let verdict =
+            |factor: f64, steps: usize| drift_check(&Drift { factor, steps }, &limits).verdict;
+        assert_eq!(verdict(2.5, 5), Verdict::Regression);
+        assert_eq!(verdict(1.66, 5), Verdict::Ok);
+        assert_eq!(verdict(0.5, 5), Verdict::Ok);
+        assert_eq!(verdict(1.0, 2), Verdict::NotEnoughSamples);
+        let check = drift_check(
+            &Drift {
+                factor: 2.5,
+                steps: 5,
+            },
+            &limits,
+        );
+        assert_eq!(check.name(), "steps drift");
+        assert!(
+            check.reason.contains("250% of the baseline's over 5 steps"),
+            "{}",
+            check.reason
+        );
+        assert!(check.reason.contains("limit 200%"), "{}", check.reason);
+    }
 
     fn histogram_of(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {
         let mut histogram = crate::report::recorder::new_histogram();
