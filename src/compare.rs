@@ -291,7 +291,7 @@ fn write_outputs(out: &Path, comparison: &Comparison, markdown: &str) -> anyhow:
     ];
     for (name, contents) in files {
         let path = out.join(name);
-        std::fs::write(&path, contents)
+        crate::report::write::write_atomically(&path, contents.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
