@@ -596,23 +596,21 @@ fn compare_step(
         confidence: limits.confidence,
         drift,
     };
-    let mut checks = Vec::new();
-    for (metric, quantile) in PERCENTILES {
-        let side = |step: &StepSide| match (step.stats, &step.histogram) {
-            (Some(stats), Some(histogram)) => Quantile {
-                value_ms: Some(us_to_ms(percentile_of(&stats.latency_us, metric))),
-                samples: stats.count,
-                bounds: quantile_interval_us(histogram, quantile, limits.confidence.z)
-                    .map(|(low, high)| Bounds::Interval(us_to_ms(low), us_to_ms(high))),
-            },
-            _ => Quantile::missing(),
-        };
-        let (before, after) = (side(before), side(after));
-        let (verdict, reason) = judge_latency(metric, &before, &after, &latency_limits);
-        checks.push(latency_check(
-            &subject, metric, &before, &after, verdict, reason,
-        ));
-    }
+    let side = |step: &StepSide, metric: &str, quantile: f64| match (step.stats, &step.histogram) {
+        (Some(stats), Some(histogram)) => Quantile {
+            value_ms: Some(us_to_ms(percentile_of(&stats.latency_us, metric))),
+            samples: stats.count,
+            bounds: quantile_interval_us(histogram, quantile, limits.confidence.z)
+                .map(|(low, high)| Bounds::Interval(us_to_ms(low), us_to_ms(high))),
+        },
+        _ => Quantile::missing(),
+    };
+    let mut checks = latency_checks(&subject, &latency_limits, |metric, quantile| {
+        (
+            side(before, metric, quantile),
+            side(after, metric, quantile),
+        )
+    });
     let rate = |step: &StepSide| {
         step.stats
             .map_or(Proportion::default(), |stats| Proportion {
@@ -649,26 +647,24 @@ fn compare_journey(
         confidence: limits.confidence,
         drift,
     };
-    let mut checks = Vec::new();
-    for (metric, quantile) in PERCENTILES {
-        let side = |journey: Option<&JourneyOutcomes>| match journey {
-            Some(journey) => Quantile {
-                value_ms: journey
-                    .duration_us
-                    .as_ref()
-                    .map(|percentiles| us_to_ms(percentile_of(percentiles, metric))),
-                samples: journey.completed,
-                bounds: quantile_rank_interval(journey.completed, quantile, limits.confidence.z)
-                    .map(|_| Bounds::RanksOnly),
-            },
-            None => Quantile::missing(),
-        };
-        let (before, after) = (side(before), side(after));
-        let (verdict, reason) = judge_latency(metric, &before, &after, &latency_limits);
-        checks.push(latency_check(
-            &subject, metric, &before, &after, verdict, reason,
-        ));
-    }
+    let side = |journey: Option<&JourneyOutcomes>, metric: &str, quantile: f64| match journey {
+        Some(journey) => Quantile {
+            value_ms: journey
+                .duration_us
+                .as_ref()
+                .map(|percentiles| us_to_ms(percentile_of(percentiles, metric))),
+            samples: journey.completed,
+            bounds: quantile_rank_interval(journey.completed, quantile, limits.confidence.z)
+                .map(|_| Bounds::RanksOnly),
+        },
+        None => Quantile::missing(),
+    };
+    let mut checks = latency_checks(&subject, &latency_limits, |metric, quantile| {
+        (
+            side(before, metric, quantile),
+            side(after, metric, quantile),
+        )
+    });
     let rate = |journey: Option<&JourneyOutcomes>| {
         journey.map_or(Proportion::default(), |journey| Proportion {
             events: journey.completed,
@@ -684,6 +680,23 @@ fn compare_journey(
         limits,
     ));
     checks
+}
+
+/// Judges each percentile of [`PERCENTILES`], with `sides` giving the
+/// baseline's and the current report's view of it.
+fn latency_checks(
+    subject: &str,
+    limits: &LatencyLimits,
+    sides: impl Fn(&str, f64) -> (Quantile, Quantile),
+) -> Vec<Check> {
+    PERCENTILES
+        .iter()
+        .map(|&(metric, quantile)| {
+            let (before, after) = sides(metric, quantile);
+            let (verdict, reason) = judge_latency(metric, &before, &after, limits);
+            latency_check(subject, metric, &before, &after, verdict, reason)
+        })
+        .collect()
 }
 
 fn latency_check(

@@ -168,6 +168,14 @@ impl Recorded {
         }
     }
 
+    fn funnel(&mut self, kind: JourneyKind, step: &'static str) -> &mut StepFunnel {
+        self.funnels
+            .entry(kind)
+            .or_default()
+            .entry(step)
+            .or_default()
+    }
+
     /// Empties the counts and histograms but keeps their memory, so that a
     /// shard allocates its histograms once per run.
     fn clear(&mut self) {
@@ -298,12 +306,7 @@ impl RunRecorder {
     /// its `position`th distinct step.
     pub fn step_reached(&self, user: usize, kind: JourneyKind, step: &'static str, position: u64) {
         let mut shard = self.shard(user);
-        let funnel = shard
-            .funnels
-            .entry(kind)
-            .or_default()
-            .entry(step)
-            .or_default();
+        let funnel = shard.funnel(kind, step);
         funnel.reached += 1;
         funnel.position_sum += position;
     }
@@ -345,17 +348,12 @@ impl RunRecorder {
         }
         if let Some(reason) = outcome.loss_reason() {
             let step = last_step.unwrap_or(BEFORE_FIRST_STEP);
-            let funnel = shard
-                .funnels
-                .entry(kind)
-                .or_default()
-                .entry(step)
-                .or_default();
+            let funnel = shard.funnel(kind, step);
             add_count(&mut funnel.lost, reason, 1);
         }
     }
 
-    /// Seconds since the recorder was created, which is the start of load.
+    /// Returns the time since the recorder was created, the start of load.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
