@@ -55,7 +55,7 @@ fn drift_line(comparison: &Comparison) -> String {
         drift.factor, drift.steps
     );
     if comparison.limits.drift_correction {
-        format!("{measured} Latencies are judged against the baseline scaled by it, up when looking for a regression and down when looking for an improvement, so a slowdown of every step alike is not flagged. `--no-drift-correction` turns this off.\n\n")
+        format!("{measured} Latencies are judged against the baseline scaled by it, up when looking for a regression and down when looking for an improvement, so a slowdown of every step alike fails only the `steps drift` check, past its limit. `--no-drift-correction` turns this off.\n\n")
     } else {
         format!("{measured} It was not applied (`--no-drift-correction`).\n\n")
     }
