@@ -286,6 +286,10 @@ fn write_load_notes(out: &mut String, report: &Report) {
             "The run was stopped early by SIGTERM; journeys cut short count as in flight."
                 .to_owned(),
         ),
+        "threshold" => Some(
+            "A threshold with abort_on_fail failed and stopped the load; journeys cut short count as in flight."
+                .to_owned(),
+        ),
         _ => Some(
             "The run was interrupted before every user ran its journeys; journeys cut short count as in flight."
                 .to_owned(),
@@ -357,6 +361,8 @@ fn format_measure(value: f64, unit: &str) -> String {
     match unit {
         "ratio" => format!("{}%", format_number(value * 100.0, 2)),
         "count" if value.fract() == 0.0 => format_number(value, 0),
+        // A limit such as 1us would read as 0.00 ms.
+        "ms" if value > 0.0 && value < 0.01 => format_number(value, 3),
         _ => format_number(value, 2),
     }
 }

@@ -36,6 +36,12 @@ impl std::str::FromStr for InjectedDelay {
                 "the path {path:?} in {value:?} does not start with '/'; write PATH=DURATION, such as /v1/forgot-username=5ms"
             ));
         }
+        if !is_service_route(path) {
+            return Err(format!(
+                "the path {path:?} in {value:?} is not a route of the service; use one of {}, or a request path that one of them matches",
+                service_routes().join(", ")
+            ));
+        }
         let delay = parse_duration(duration).map_err(|reason| {
             format!("the duration {duration:?} in {value:?} {reason}; write a number with ms or s, such as 5ms or 0.5s")
         })?;
@@ -50,6 +56,36 @@ impl std::str::FromStr for InjectedDelay {
             delay,
         })
     }
+}
+
+/// Returns the route patterns of the service, as its OpenAPI document lists them.
+fn service_routes() -> Vec<String> {
+    use utoipa::OpenApi;
+    super::openapi::ApiDoc::openapi()
+        .paths
+        .paths
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// Returns whether `path` is a route pattern of the service, or a request
+/// path that one matches, a `{parameter}` segment matching any value.
+fn is_service_route(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    service_routes().iter().any(|route| {
+        let pattern: Vec<&str> = route.split('/').collect();
+        pattern.len() == segments.len()
+            && pattern.iter().zip(&segments).all(|(expected, actual)| {
+                // A `{parameter}` in the value must name the route's own, because
+                // the middleware compares it with the matched pattern as text.
+                expected == actual
+                    || (expected.starts_with('{')
+                        && expected.ends_with('}')
+                        && !actual.is_empty()
+                        && !actual.starts_with('{'))
+            })
+    })
 }
 
 /// Parses a non-negative number of milliseconds (`ms`) or seconds (`s`).
@@ -136,6 +172,18 @@ mod tests {
     }
 
     #[test]
+    fn accepts_routes_and_request_paths() {
+        for value in [
+            "/v1/flows/{flow_id}/answers=5ms",
+            "/v1/flows/3f2a/answers=5ms",
+            "/v1/forgot-username=5ms",
+            "/health=1ms",
+        ] {
+            assert!(value.parse::<InjectedDelay>().is_ok(), "{value}");
+        }
+    }
+
+    #[test]
     fn rejects_bad_values_naming_them() {
         let cases = [
             ("/v1/sign-in", "no '='"),
@@ -145,6 +193,16 @@ mod tests {
             ("/v1/sign-in=-1ms", "non-negative"),
             ("/v1/sign-in=11s", "longer than the maximum of 10 s"),
             ("/v1/sign-in=1e300s", "longer than the maximum of 10 s"),
+            ("/v1/nope=5ms", "not a route of the service"),
+            (
+                "/v1/flows/{flowid}/answer=5ms",
+                "use one of /health, /v1/admin/enrollments",
+            ),
+            ("/v1/flows//answers=5ms", "not a route of the service"),
+            (
+                "/v1/flows/{flowid}/answers=5ms",
+                "not a route of the service",
+            ),
         ];
         for (value, expected) in cases {
             let error = value.parse::<InjectedDelay>().expect_err(value);
