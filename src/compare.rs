@@ -246,6 +246,22 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// Returns a warning when no check had enough samples for a verdict,
+    /// so that the comparison could not have found a regression.
+    pub fn cannot_judge(&self) -> Option<String> {
+        let judged = self
+            .checks
+            .iter()
+            .any(|check| check.verdict != Verdict::NotEnoughSamples);
+        (!judged).then(|| {
+            format!(
+                "none of the {} checks had enough samples for a verdict, so this comparison cannot find a regression; compare runs with at least {} samples per step, such as runs of scenarios/compare.toml",
+                self.checks.len(),
+                self.limits.min_samples
+            )
+        })
+    }
+
     pub fn regressions(&self) -> impl Iterator<Item = &Check> {
         self.checks
             .iter()
@@ -260,6 +276,9 @@ pub fn compare_command(args: CompareArgs) -> anyhow::Result<()> {
     let comparison = compare(&baseline, &current, Limits::from(&args))?;
     let markdown = render_markdown(&comparison);
     print!("{markdown}");
+    if let Some(warning) = comparison.cannot_judge() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(out) = &args.out {
         write_outputs(out, &comparison, &markdown)?;
     }
@@ -317,6 +336,20 @@ pub fn load_pair(baseline: &Path, current: &Path) -> anyhow::Result<(LoadedRepor
     let shown = |version: Option<u64>| {
         version.map_or_else(|| "none".to_owned(), |version| version.to_string())
     };
+    for (path, version) in [
+        (&baseline_path, baseline_version),
+        (&current_path, current_version),
+    ] {
+        if version.is_none() {
+            return Err(fail(
+                ExitKind::InvalidInput,
+                format!(
+                    "{} has no schema_version, so it is not a report.json that `recoverylab run` wrote; give a run's output folder or its report.json",
+                    path.display()
+                ),
+            ));
+        }
+    }
     if baseline_version != current_version {
         return Err(fail(
             ExitKind::InvalidInput,
@@ -352,6 +385,23 @@ pub fn load_pair(baseline: &Path, current: &Path) -> anyhow::Result<(LoadedRepor
                 current.report.scenario
             ),
         ));
+    }
+    for (role, loaded) in [("baseline", &baseline), ("current", &current)] {
+        let load = &loaded.report.load;
+        if matches!(
+            load.stopped_by.as_str(),
+            "sigterm" | "interrupted" | "threshold"
+        ) {
+            return Err(fail(
+                ExitKind::InvalidInput,
+                format!(
+                    "the {role} run {} was stopped early ({}) after {:.1} s, so its latencies and rates cover only part of the load; compare runs that ran to their end",
+                    loaded.path.display(),
+                    load.stopped_by,
+                    loaded.report.duration_s
+                ),
+            ));
+        }
     }
     Ok((baseline, current))
 }
@@ -795,6 +845,18 @@ fn judge_latency(
     limits: &LatencyLimits,
 ) -> (Verdict, String) {
     let fewest = before.samples.min(after.samples);
+    // A step or journey that the baseline measured well and the current run
+    // lost is a regression of coverage, not a lack of samples.
+    if before.value_ms.is_some() && after.value_ms.is_none() && before.samples >= limits.min_samples
+    {
+        return (
+            Verdict::Regression,
+            format!(
+                "the current report has no {metric} ({} samples) where the baseline had {} samples",
+                after.samples, before.samples
+            ),
+        );
+    }
     let (Some(old), Some(new)) = (before.value_ms, after.value_ms) else {
         return (
             Verdict::NotEnoughSamples,
@@ -1158,6 +1220,27 @@ mod tests {
         );
         assert_eq!(verdict, Verdict::NotEnoughSamples, "{reason}");
         assert!(reason.contains("at least 20"), "{reason}");
+    }
+
+    #[test]
+    fn lost_step_is_regression() {
+        let before = spread_from(2_000);
+        let (verdict, reason) = judge_latency(
+            "p50",
+            &step_quantile(&before, 0.5),
+            &Quantile::missing(),
+            &step_limits(),
+        );
+        assert_eq!(verdict, Verdict::Regression, "{reason}");
+        assert!(reason.contains("the current report has no p50"), "{reason}");
+
+        let (verdict, reason) = judge_latency(
+            "p50",
+            &Quantile::missing(),
+            &step_quantile(&before, 0.5),
+            &step_limits(),
+        );
+        assert_eq!(verdict, Verdict::NotEnoughSamples, "a new step: {reason}");
     }
 
     #[test]

@@ -115,6 +115,12 @@ fn smoke_runs_of_one_build_pass() {
     );
     assert!(!stdout.contains("REGRESSION"), "{stdout}");
     assert!(stdout.contains("**No regression**"), "{stdout}");
+    // Smoke runs have too few samples per step for any verdict.
+    assert!(stdout.contains("**Warning:** None of the"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("warning: none of the"),
+        "the warning goes to stderr too"
+    );
     assert!(
         stdout.contains("| `sign_in.code` | p50 |"),
         "a row per step and metric: {stdout}"
@@ -267,6 +273,13 @@ fn compare_rejects_bad_reports() {
     write_report(&path("other.json"), "throughput", 3);
     write_report(&path("old.json"), "smoke", 2);
     std::fs::write(path("broken.json"), "{\"schema_version\": 3,").unwrap();
+    std::fs::write(path("other-json.json"), "{\"a\": 1}").unwrap();
+    let smoke = std::fs::read_to_string(path("smoke.json")).unwrap();
+    std::fs::write(
+        path("stopped.json"),
+        smoke.replace("\"stopped_by\":\"completed\"", "\"stopped_by\":\"sigterm\""),
+    )
+    .unwrap();
 
     let missing = compare(&path("no-such-run"), &path("smoke.json"), None);
     assert_invalid_input(
@@ -283,6 +296,24 @@ fn compare_rejects_bad_reports() {
         &scenarios,
         "other scenario",
         &["\"smoke\"", "\"throughput\"", "same scenario"],
+    );
+
+    let not_report = compare(&path("smoke.json"), &path("other-json.json"), None);
+    assert_invalid_input(
+        &not_report,
+        "JSON that is no report",
+        &["other-json.json", "has no schema_version"],
+    );
+
+    let stopped = compare(&path("smoke.json"), &path("stopped.json"), None);
+    assert_invalid_input(
+        &stopped,
+        "stopped run",
+        &[
+            "stopped.json",
+            "stopped early (sigterm)",
+            "ran to their end",
+        ],
     );
 
     let versions = compare(&path("old.json"), &path("smoke.json"), None);
@@ -315,6 +346,10 @@ fn inject_delay_rejects_bad_values() {
         ("v1/sign-in=5ms", "does not start with '/'"),
         ("/v1/sign-in=5", "has no unit"),
         ("/v1/sign-in=11s", "longer than the maximum of 10 s"),
+        (
+            "/v1/flows/{flowid}/answer=5ms",
+            "not a route of the service",
+        ),
     ];
     for (value, expected) in cases {
         let output = recoverylab()

@@ -92,6 +92,13 @@ pub fn render_markdown(comparison: &Comparison) -> String {
         count(Verdict::Improved),
         count(Verdict::NotEnoughSamples)
     ));
+    if let Some(warning) = comparison.cannot_judge() {
+        let mut warning = warning;
+        if let Some(first) = warning.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        text.push_str(&format!("**Warning:** {warning}.\n\n"));
+    }
     text.push_str(&drift_line(comparison));
     if comparison.regressions > 0 {
         text.push_str("### Regressions\n\n| check | baseline | current | change | why |\n| --- | --- | ---: | ---: | --- |\n");
