@@ -34,8 +34,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario: start the service and mocks on loopback (or reach a
     /// running stack with --target), enroll the people, drive the load,
-    /// write report.json, report.md, goose.html and run.log, and fail if any
-    /// of them carries a secret of the run.
+    /// write report.html, report.json, report.md, junit.xml, latency.hlog,
+    /// goose.html and run.log, and fail when a threshold or abuse check fails
+    /// or when a file carries a secret of the run.
     Run(RunArgs),
     /// Start the reference service and the mock providers and print their URLs;
     /// Ctrl-C or SIGTERM stops them.
@@ -260,7 +261,11 @@ fn print_summary(result: &crate::run::RunResult) {
         }
     }
     for threshold in &report.thresholds {
-        let verdict = if threshold.pass { "pass" } else { "FAIL" };
+        let verdict = match (threshold.pass, threshold.aborted_run) {
+            (true, _) => "pass",
+            (false, false) => "FAIL",
+            (false, true) => "FAIL, stopped the load",
+        };
         println!("  threshold {verdict}: {}", threshold.message);
     }
     if let Some(abuse) = &report.abuse {

@@ -185,6 +185,27 @@ fn broken_scenario_fails_before_any_server_starts() {
             "thresholds",
         ),
         (
+            "threshold on a journey kind without weight",
+            format!("{smoke}\n[thresholds]\n\"step:sign_in.code\" = [\"p(99) < 1s\"]\n")
+                .replace("sign_in = 3", "sign_in = 0"),
+            "give mix.sign_in a positive weight",
+        ),
+        (
+            "threshold abort on a provider",
+            format!("{smoke}\n[thresholds]\n\"provider:sms\" = [{{ threshold = \"lost == 0\", abort_on_fail = true }}]\n"),
+            "provider counters are read only after the load",
+        ),
+        (
+            "threshold abort after the load",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [{{ threshold = \"p(99) < 1s\", abort_on_fail = true, delay_abort_eval = \"1h\" }}]\n"),
+            "the abort could never start",
+        ),
+        (
+            "threshold with a wrong operator",
+            format!("{smoke}\n[thresholds]\n\"steps\" = [\"p(99) => 1s\"]\n"),
+            "not one of < <= > >= == !=",
+        ),
+        (
             "threshold entry of wrong type",
             format!("{smoke}\n[thresholds]\n\"steps\" = [42]\n"),
             "has the entry 42",

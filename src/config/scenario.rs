@@ -373,6 +373,8 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         }
     };
 
+    check_threshold_targets(&check, &thresholds, &mix, users, max_duration)?;
+
     let minimum = Scenario::minimum_people(users, journeys_per_user, &mix);
     let people = match raw.population.people {
         None => minimum,
@@ -702,6 +704,72 @@ fn threshold_from(
         abort_on_fail,
         delay_abort_eval,
     })
+}
+
+/// Rejects thresholds that the run could never measure or act on: a step
+/// or journey kind that the mix gives no weight, an abort that could start
+/// only after the load ends, or an abort on a provider, whose counters are
+/// read once the load is over.
+fn check_threshold_targets(
+    check: &Checker<'_>,
+    thresholds: &[Threshold],
+    mix: &JourneyMix,
+    users: usize,
+    max_duration: std::time::Duration,
+) -> Result<(), ScenarioError> {
+    use thresholds::Target;
+    for threshold in thresholds {
+        let name = format!("thresholds.\"{}\"", threshold.target);
+        let kind = match &threshold.target {
+            Target::Step(step) => JourneyKind::ALL.into_iter().find(|kind| {
+                step.strip_prefix(kind.name())
+                    .is_some_and(|rest| rest.starts_with('.'))
+            }),
+            Target::Journey(kind) => Some(*kind),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            if users == 0 || mix.weight(kind) == 0 {
+                return Err(check.invalid(
+                    &name,
+                    format!("is on the journey kind {}, which no user runs", kind.name()),
+                    &format!(
+                        "give mix.{} a positive weight, or remove the threshold",
+                        kind.name()
+                    ),
+                ));
+            }
+        }
+        if users == 0 && matches!(threshold.target, Target::AllSteps | Target::AllJourneys) {
+            return Err(check.invalid(
+                &name,
+                "is on journeys, but the scenario has no [load]".to_owned(),
+                "add a [load] and [mix], or remove the threshold",
+            ));
+        }
+        if !threshold.abort_on_fail {
+            continue;
+        }
+        if matches!(threshold.target, Target::Provider(_)) {
+            return Err(check.invalid(
+                &name,
+                format!("sets abort_on_fail on {:?}, but provider counters are read only after the load", threshold.expression),
+                "remove abort_on_fail; the threshold is still checked at the end of the run",
+            ));
+        }
+        if threshold.delay_abort_eval >= max_duration && users > 0 {
+            return Err(check.invalid(
+                &name,
+                format!(
+                    "sets delay_abort_eval to {} s, not before load.max_duration_s ({} s), so the abort could never start",
+                    threshold.delay_abort_eval.as_secs_f64(),
+                    max_duration.as_secs_f64()
+                ),
+                "shorten delay_abort_eval or lengthen load.max_duration_s",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a duration such as `10s`, `2m`, `1h` or `500ms` into seconds.

@@ -225,6 +225,13 @@ pub fn parse_expression(
     };
     let metric_text = expression[..position].trim();
     let limit_text = expression[position + symbol.len()..].trim();
+    // `=>`, `=<` or `<>` would otherwise read as a strange metric or limit.
+    let stray = |c: char| matches!(c, '<' | '>' | '=' | '!');
+    if metric_text.ends_with(stray) || limit_text.starts_with(stray) {
+        return Err(format!(
+            "{expression:?} has an operator that is not one of < <= > >= == !=; write it as METRIC OPERATOR LIMIT, such as \"p(99) <= 250ms\""
+        ));
+    }
     let metric = parse_metric(target, metric_text)?;
     let limit = parse_limit(metric.unit(), limit_text)
         .map_err(|problem| format!("{expression:?}: the limit {limit_text:?} {problem}"))?;
@@ -289,7 +296,8 @@ fn parse_limit(unit: Unit, text: &str) -> Result<f64, String> {
                 "has the unit {other:?}; give a rate as a percentage such as 1% or a fraction such as 0.01"
             ))
         }
-        (Unit::Count, "") => number,
+        (Unit::Count, "") if number.fract() == 0.0 => number,
+        (Unit::Count, "") => return Err("is not a whole number; give a count".to_owned()),
         (Unit::Count, other) => return Err(format!("has the unit {other:?}; give a plain count")),
     };
     if value < 0.0 || (unit == Unit::Ratio && value > 1.0) {
@@ -559,6 +567,10 @@ mod tests {
             ("error_rate < 150%", "outside 0% to 100%"),
             ("p(99) < fast", "is not a number"),
             ("success_rate > 90%", "not a metric of step"),
+            ("p(99) => 250ms", "not one of < <= > >= == !="),
+            ("p(99) =< 250ms", "not one of < <= > >= == !="),
+            ("p(99) <> 250ms", "not one of < <= > >= == !="),
+            ("errors < 2.5", "not a whole number"),
         ] {
             let error = parse_expression(&step, expression).unwrap_err();
             assert!(error.contains(hint), "{expression}: {error}");
