@@ -238,7 +238,7 @@ fn print_summary(result: &crate::run::RunResult) {
         let faults = stats.faults_total();
         let failed_deliveries = stats.failed_deliveries();
         println!(
-            "  {provider:<22} accepted {:>5}  retries {:>4}  faults {:>4}  outage refusals {:>4}  lost {:>4}  failed deliveries {:>4}  retry duplicates {:>4}",
+            "  {provider:<22} accepted {:>5}  retries {:>4}  faults {:>4}  outage rejections {:>4}  lost {:>4}  failed deliveries {:>4}  retry duplicates {:>4}",
             stats.accepted,
             stats.retries,
             faults,

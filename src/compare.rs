@@ -69,7 +69,7 @@ pub struct CompareArgs {
     pub journey_max_absolute_increase_ms: f64,
     /// A rate regresses only when it moved the wrong way by more than this,
     /// in percentage points.
-    #[arg(long, default_value_t = 2.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 2.0, value_parser = percentage_points)]
     pub max_rate_change_pp: f64,
     /// Minimum samples (step responses, completed or ended journeys) that each
     /// report needs for a verdict; fewer give "not enough samples".
@@ -113,6 +113,14 @@ fn confidence_z(text: &str) -> Result<Confidence, String> {
         .ok_or_else(|| {
             format!("{text} is not an offered confidence; choose 0.9, 0.95, 0.99 or 0.999")
         })
+}
+
+/// Parses a rate limit: above 100 percentage points no change could pass it.
+fn percentage_points(text: &str) -> Result<f64, String> {
+    match non_negative(text)? {
+        value if value < 100.0 => Ok(value),
+        _ => Err(format!("{text} is 100 or more, so no rate check could fail; give fewer percentage points, such as 2")),
+    }
 }
 
 fn non_negative(text: &str) -> Result<f64, String> {

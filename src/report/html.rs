@@ -952,7 +952,9 @@ fn write_configuration(out: &mut String, report: &Report) {
     );
     row("Stopped by", &report.load.stopped_by);
 
-    row("Started at", &report.started_at);
+    // RFC 3339 to the second; report.json keeps the nanoseconds.
+    let started_at = report.started_at.get(..19).unwrap_or(&report.started_at);
+    row("Started at (UTC)", started_at);
     row("recoverylab version", &report.recoverylab_version);
     row("Schema version", &report.schema_version.to_string());
     out.push_str("</tbody></table>\n</section>\n");

@@ -280,7 +280,7 @@ fn write_providers(out: &mut String, report: &Report) {
     }
     let _ = writeln!(
         out,
-        "| provider | requests | accepted | retries | faults | outage refusals | delivered | lost | failed deliveries | injected duplicates | retry duplicates | in transit | delivery p50 ms | delivery p99 ms |"
+        "| provider | requests | accepted | retries | faults | outage rejections | delivered | lost | failed deliveries | injected duplicates | retry duplicates | in transit | delivery p50 ms | delivery p99 ms |"
     );
     let _ = writeln!(
         out,
@@ -314,7 +314,7 @@ fn write_providers(out: &mut String, report: &Report) {
          retries are attempts that repeat an idempotency key the provider had seen; \
          faults are those the fault profile injected, refused ones (5xx, 429, resets, hangs) \
          and accepted ones (hangs after acceptance, losses, bounces, returns) alike; \
-         outage refusals are requests refused in an outage window, never counted as retries; \
+         outage rejections are requests rejected in an outage window, never counted as retries; \
          retry duplicates are repeated deliveries that no injected fault caused. \
          Delivery times are from the step that caused the send to the message in the inbox, \
          as people saw them. docs/providers.md describes each counter."
