@@ -108,6 +108,7 @@ pub struct ThresholdResult {
     /// The limit, in `unit`.
     pub limit: f64,
     /// `ms`, `ratio` or `count`.
+    #[schemars(extend("enum" = ["ms", "ratio", "count"]))]
     pub unit: String,
     pub pass: bool,
     /// Whether this threshold's failure stopped the load early.
@@ -146,8 +147,10 @@ pub struct LoadSettings {
     /// Journeys never started because every person of their kind was used.
     pub journeys_skipped: u64,
     /// Why the load ended: `completed` (every user ran its journeys),
-    /// `max_duration`, `sigterm`, or `interrupted` (stopped early otherwise,
-    /// as by Ctrl-C). Journeys cut short count as in flight.
+    /// `max_duration`, `sigterm`, `threshold` (a threshold with
+    /// abort_on_fail failed), or `interrupted` (stopped early otherwise, as
+    /// by Ctrl-C). Journeys cut short count as in flight.
+    #[schemars(extend("enum" = ["completed", "max_duration", "sigterm", "interrupted", "threshold"]))]
     pub stopped_by: String,
 }
 
