@@ -83,4 +83,8 @@ fn run_reports_match_schema() {
         caught.is_err(),
         "the schema rejects a count that is not a number"
     );
+    let mut unknown_stop = report.clone();
+    unknown_stop["load"]["stopped_by"] = serde_json::json!("banana");
+    let caught = std::panic::catch_unwind(|| report_schema::assert_matches_schema(&unknown_stop));
+    assert!(caught.is_err(), "the schema rejects an unknown stopped_by");
 }
