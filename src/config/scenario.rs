@@ -706,10 +706,10 @@ fn threshold_from(
     })
 }
 
-/// Rejects thresholds that the run could never measure or act on: a step
-/// or journey kind that the mix gives no weight, an abort that could start
-/// only after the load ends, or an abort on a provider, whose counters are
-/// read once the load is over.
+/// Rejects thresholds that the run could never measure or act on. These are
+/// thresholds on a step or journey kind that the mix gives no weight, and
+/// aborts that could start only after the load ends. An abort on a provider
+/// is rejected too, because provider counters are read once the load is over.
 fn check_threshold_targets(
     check: &Checker<'_>,
     thresholds: &[Threshold],
