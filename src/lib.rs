@@ -16,5 +16,6 @@ pub mod report;
 pub mod run;
 pub mod server;
 pub mod service;
+pub mod sim;
 pub mod stack;
 pub mod store;

@@ -1,0 +1,46 @@
+//! Cost of the simulator's building blocks per event: drawing an arrival
+//! from a shaped Poisson process, and one push and pop of the event queue.
+//!
+//! Run with `cargo bench --bench simulator`; Criterion prints the median
+//! time per batch of 100,000, so divide by 100,000 for one event.
+
+use chrono::NaiveDate;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use recoverylab::sim::{ArrivalShape, Arrivals, EventQueue};
+
+const BATCH: u64 = 100_000;
+
+fn arrivals(c: &mut Criterion) {
+    let mut shape = ArrivalShape::flat(BATCH as f64);
+    shape.hour_of_day = [
+        1.0, 0.5, 0.5, 0.5, 0.5, 1.0, 2.0, 4.0, 6.0, 8.0, 8.0, 7.0, 6.0, 7.0, 8.0, 8.0, 7.0, 6.0,
+        5.0, 4.0, 3.0, 2.0, 1.5, 1.0,
+    ];
+    let start = NaiveDate::from_ymd_opt(2026, 1, 5)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mut group = c.benchmark_group("simulator");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function("arrivals_one_day", |bench| {
+        bench.iter(|| Arrivals::new(shape.clone(), 9, start, 86_400.0).count())
+    });
+    group.bench_function("event_queue_push_pop", |bench| {
+        bench.iter(|| {
+            let mut queue = EventQueue::new();
+            // A working set of 1,000 pending events, as journeys in flight.
+            for index in 0..1_000u64 {
+                queue.push(index * 7 % 1_000, index);
+            }
+            for index in 1_000..BATCH + 1_000 {
+                let (at, _) = queue.pop().expect("the queue is never empty");
+                queue.push(at + index % 977 + 1, index);
+            }
+            queue.len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, arrivals);
+criterion_main!(benches);
