@@ -166,6 +166,28 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Returns the limits of a step percentile, with `drift` applied.
+    fn for_steps(&self, drift: f64) -> LatencyLimits {
+        LatencyLimits {
+            relative_pct: self.step_relative_pct,
+            absolute_ms: self.step_absolute_ms,
+            min_samples: self.min_samples,
+            confidence: self.confidence,
+            drift,
+        }
+    }
+
+    /// Returns the limits of a journey duration percentile, with `drift` applied.
+    fn for_journeys(&self, drift: f64) -> LatencyLimits {
+        LatencyLimits {
+            relative_pct: self.journey_relative_pct,
+            absolute_ms: self.journey_absolute_ms,
+            ..self.for_steps(drift)
+        }
+    }
+}
+
 impl From<&CompareArgs> for Limits {
     fn from(args: &CompareArgs) -> Self {
         Self {
@@ -336,50 +358,42 @@ pub struct LoadedReport {
 pub fn load_pair(baseline: &Path, current: &Path) -> anyhow::Result<(LoadedReport, LoadedReport)> {
     let (baseline_path, baseline_json) = read_json(baseline)?;
     let (current_path, current_json) = read_json(current)?;
-    let version = |json: &serde_json::Value| {
+
+    let version_of = |path: &Path, json: &serde_json::Value| {
         json.get("schema_version")
             .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| {
+                fail(
+                    ExitKind::InvalidInput,
+                    format!(
+                        "{} has no schema_version, so it is not a report.json that `recoverylab run` wrote; give a run's output folder or its report.json",
+                        path.display()
+                    ),
+                )
+            })
     };
-    let (baseline_version, current_version) = (version(&baseline_json), version(&current_json));
-    let shown = |version: Option<u64>| {
-        version.map_or_else(|| "none".to_owned(), |version| version.to_string())
-    };
-    for (path, version) in [
-        (&baseline_path, baseline_version),
-        (&current_path, current_version),
-    ] {
-        if version.is_none() {
-            return Err(fail(
-                ExitKind::InvalidInput,
-                format!(
-                    "{} has no schema_version, so it is not a report.json that `recoverylab run` wrote; give a run's output folder or its report.json",
-                    path.display()
-                ),
-            ));
-        }
-    }
+    let baseline_version = version_of(&baseline_path, &baseline_json)?;
+    let current_version = version_of(&current_path, &current_json)?;
     if baseline_version != current_version {
         return Err(fail(
             ExitKind::InvalidInput,
             format!(
-                "the baseline {} has report schema_version {} and the current {} has {}; run both with the same recoverylab version (this one reads version {REPORT_SCHEMA_VERSION})",
+                "the baseline {} has report schema_version {baseline_version} and the current {} has {current_version}; run both with the same recoverylab version (this one reads version {REPORT_SCHEMA_VERSION})",
                 baseline_path.display(),
-                shown(baseline_version),
                 current_path.display(),
-                shown(current_version)
             ),
         ));
     }
-    if baseline_version != Some(u64::from(REPORT_SCHEMA_VERSION)) {
+    if baseline_version != u64::from(REPORT_SCHEMA_VERSION) {
         return Err(fail(
             ExitKind::InvalidInput,
             format!(
-                "both reports have schema_version {}, but this recoverylab {} reads version {REPORT_SCHEMA_VERSION}; compare them with the recoverylab version that wrote them",
-                shown(baseline_version),
+                "both reports have schema_version {baseline_version}, but this recoverylab {} reads version {REPORT_SCHEMA_VERSION}; compare them with the recoverylab version that wrote them",
                 crate::report::model::RECOVERYLAB_VERSION
             ),
         ));
     }
+
     let baseline = parse_report(baseline_path, baseline_json)?;
     let current = parse_report(current_path, current_json)?;
     if baseline.report.scenario != current.report.scenario {
@@ -394,12 +408,10 @@ pub fn load_pair(baseline: &Path, current: &Path) -> anyhow::Result<(LoadedRepor
             ),
         ));
     }
+
     for (role, loaded) in [("baseline", &baseline), ("current", &current)] {
         let load = &loaded.report.load;
-        if matches!(
-            load.stopped_by.as_str(),
-            "sigterm" | "interrupted" | "threshold"
-        ) {
+        if load.stopped_early() {
             return Err(fail(
                 ExitKind::InvalidInput,
                 format!(
@@ -520,8 +532,8 @@ pub struct Drift {
     pub steps: usize,
 }
 
-/// The fewest steps from which a run-wide drift is measured: with fewer,
-/// one slower step would be most of the median.
+/// The minimum number of steps a run-wide drift is measured from. With
+/// fewer, one slower step would decide most of the median.
 pub const MIN_DRIFT_STEPS: usize = 3;
 
 /// Measures how much slower, or faster, the current run's steps are as a
@@ -647,27 +659,14 @@ fn compare_step(
     drift: f64,
 ) -> Vec<Check> {
     let subject = format!("step:{name}");
-    let latency_limits = LatencyLimits {
-        relative_pct: limits.step_relative_pct,
-        absolute_ms: limits.step_absolute_ms,
-        min_samples: limits.min_samples,
-        confidence: limits.confidence,
-        drift,
+    // The report's percentiles come from the same histogram, so reading the
+    // value from it matches report.json.
+    let side = |step: &StepSide, quantile: f64| match &step.histogram {
+        Some(histogram) => Quantile::of_histogram(histogram, quantile, limits.confidence.z),
+        None => Quantile::missing(),
     };
-    let side = |step: &StepSide, metric: &str, quantile: f64| match (step.stats, &step.histogram) {
-        (Some(stats), Some(histogram)) => Quantile {
-            value_ms: Some(us_to_ms(percentile_of(&stats.latency_us, metric))),
-            samples: stats.count,
-            bounds: quantile_interval_us(histogram, quantile, limits.confidence.z)
-                .map(|(low, high)| Bounds::Interval(us_to_ms(low), us_to_ms(high))),
-        },
-        _ => Quantile::missing(),
-    };
-    let mut checks = latency_checks(&subject, &latency_limits, |metric, quantile| {
-        (
-            side(before, metric, quantile),
-            side(after, metric, quantile),
-        )
+    let mut checks = latency_checks(&subject, &limits.for_steps(drift), |_, quantile| {
+        (side(before, quantile), side(after, quantile))
     });
     let rate = |step: &StepSide| {
         step.stats
@@ -698,13 +697,6 @@ fn compare_journey(
     drift: f64,
 ) -> Vec<Check> {
     let subject = format!("journey:{kind}");
-    let latency_limits = LatencyLimits {
-        relative_pct: limits.journey_relative_pct,
-        absolute_ms: limits.journey_absolute_ms,
-        min_samples: limits.min_samples,
-        confidence: limits.confidence,
-        drift,
-    };
     let side = |journey: Option<&JourneyOutcomes>, metric: &str, quantile: f64| match journey {
         Some(journey) => Quantile {
             value_ms: journey
@@ -717,7 +709,7 @@ fn compare_journey(
         },
         None => Quantile::missing(),
     };
-    let mut checks = latency_checks(&subject, &latency_limits, |metric, quantile| {
+    let mut checks = latency_checks(&subject, &limits.for_journeys(drift), |metric, quantile| {
         (
             side(before, metric, quantile),
             side(after, metric, quantile),
@@ -834,6 +826,18 @@ enum Bounds {
 }
 
 impl Quantile {
+    /// Reads a percentile of a step's latency histogram, in microseconds,
+    /// with its order-statistic interval at `z`.
+    fn of_histogram(histogram: &Histogram<u64>, quantile: f64, z: f64) -> Self {
+        Self {
+            value_ms: (!histogram.is_empty())
+                .then(|| us_to_ms(histogram.value_at_quantile(quantile))),
+            samples: histogram.len(),
+            bounds: quantile_interval_us(histogram, quantile, z)
+                .map(|(low, high)| Bounds::Interval(us_to_ms(low), us_to_ms(high))),
+        }
+    }
+
     fn missing() -> Self {
         Self {
             value_ms: None,
@@ -1079,23 +1083,26 @@ mod tests {
     }
 
     fn step_quantile(histogram: &Histogram<u64>, quantile: f64) -> Quantile {
-        Quantile {
-            value_ms: Some(us_to_ms(histogram.value_at_quantile(quantile))),
-            samples: histogram.len(),
-            bounds: quantile_interval_us(histogram, quantile, 2.576)
-                .map(|(low, high)| Bounds::Interval(us_to_ms(low), us_to_ms(high))),
-        }
+        Quantile::of_histogram(histogram, quantile, Limits::default().confidence.z)
     }
 
     fn step_limits() -> LatencyLimits {
-        let limits = Limits::default();
-        LatencyLimits {
-            relative_pct: limits.step_relative_pct,
-            absolute_ms: limits.step_absolute_ms,
-            min_samples: limits.min_samples,
-            confidence: limits.confidence,
-            drift: 1.0,
-        }
+        Limits::default().for_steps(1.0)
+    }
+
+    /// Judges one percentile of two step histograms under the default limits.
+    fn judge_step(
+        metric: &str,
+        quantile: f64,
+        before: &Histogram<u64>,
+        after: &Histogram<u64>,
+    ) -> (Verdict, String) {
+        judge_latency(
+            metric,
+            &step_quantile(before, quantile),
+            &step_quantile(after, quantile),
+            &step_limits(),
+        )
     }
 
     fn judge_with_drift(
@@ -1156,31 +1163,16 @@ mod tests {
     #[test]
     fn shifted_latencies_are_a_regression() {
         let (before, after) = (spread_from(2_000), spread_from(7_000));
-        let (verdict, reason) = judge_latency(
-            "p50",
-            &step_quantile(&before, 0.5),
-            &step_quantile(&after, 0.5),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p50", 0.5, &before, &after);
         assert_eq!(verdict, Verdict::Regression, "{reason}");
-        let (verdict, reason) = judge_latency(
-            "p50",
-            &step_quantile(&after, 0.5),
-            &step_quantile(&before, 0.5),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p50", 0.5, &after, &before);
         assert_eq!(verdict, Verdict::Improved, "{reason}");
     }
 
     #[test]
     fn identical_latencies_are_ok() {
         let before = spread_from(2_000);
-        let (verdict, reason) = judge_latency(
-            "p90",
-            &step_quantile(&before, 0.9),
-            &step_quantile(&before, 0.9),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p90", 0.9, &before, &before);
         assert_eq!(verdict, Verdict::Ok, "{reason}");
     }
 
@@ -1190,12 +1182,7 @@ mod tests {
         // (+40%), but both 99% intervals reach 12 ms and overlap.
         let split = |low: u64| std::iter::repeat_n(low, 50).chain(std::iter::repeat_n(12_000, 50));
         let (before, after) = (histogram_of(split(3_000)), histogram_of(split(4_200)));
-        let (verdict, reason) = judge_latency(
-            "p50",
-            &step_quantile(&before, 0.5),
-            &step_quantile(&after, 0.5),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p50", 0.5, &before, &after);
         assert_eq!(verdict, Verdict::Ok, "{reason}");
         assert!(reason.contains("intervals overlap"), "{reason}");
     }
@@ -1204,12 +1191,7 @@ mod tests {
     fn small_absolute_rise_is_ok() {
         // +50% but only +0.5 ms, under the 1 ms limit.
         let (before, after) = (histogram_of([1_000; 100]), histogram_of([1_500; 100]));
-        let (verdict, reason) = judge_latency(
-            "p50",
-            &step_quantile(&before, 0.5),
-            &step_quantile(&after, 0.5),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p50", 0.5, &before, &after);
         assert_eq!(verdict, Verdict::Ok, "{reason}");
         assert!(reason.contains("within the limits"), "{reason}");
     }
@@ -1220,12 +1202,7 @@ mod tests {
             spread_from(2_000),
             histogram_of((0..10).map(|index| 9_000 + index)),
         );
-        let (verdict, reason) = judge_latency(
-            "p50",
-            &step_quantile(&before, 0.5),
-            &step_quantile(&after, 0.5),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p50", 0.5, &before, &after);
         assert_eq!(verdict, Verdict::NotEnoughSamples, "{reason}");
         assert!(reason.contains("at least 20"), "{reason}");
     }
@@ -1254,12 +1231,7 @@ mod tests {
     #[test]
     fn p99_of_100_samples_is_not_enough() {
         let (before, after) = (spread_from(2_000), spread_from(9_000));
-        let (verdict, reason) = judge_latency(
-            "p99",
-            &step_quantile(&before, 0.99),
-            &step_quantile(&after, 0.99),
-            &step_limits(),
-        );
+        let (verdict, reason) = judge_step("p99", 0.99, &before, &after);
         assert_eq!(verdict, Verdict::NotEnoughSamples, "{reason}");
         assert!(reason.contains("cannot bound p99"), "{reason}");
     }

@@ -15,7 +15,7 @@ pub enum ExitKind {
     /// report given to `compare`. Nothing ran.
     InvalidInput,
     /// The run could not start or finish: the stack failed, the target did
-    /// not answer, a file could not be written, or the run was stopped early.
+    /// not respond, a file could not be written, or the run was stopped early.
     RunError,
 }
 

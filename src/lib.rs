@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod duration;
 pub mod exit;
 pub mod journeys;
 pub mod leak_check;

@@ -57,7 +57,8 @@ pub struct RunResult {
     /// abuse checks, the secret-leak check. The caller shows the summary,
     /// then exits with these as the error.
     pub failures: Vec<String>,
-    /// Why the run stopped before its end, as on SIGTERM; a run error.
+    /// The reason the run stopped before its end, as on SIGTERM, which
+    /// makes it a run error.
     pub stopped_early: Option<String>,
 }
 

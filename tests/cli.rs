@@ -1,5 +1,8 @@
 //! The `recoverylab` binary as a user runs it.
 
+#[path = "support/accounting.rs"]
+mod accounting;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -409,23 +412,6 @@ fn run_scenario(text: &str) -> Value {
     serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap()
 }
 
-fn assert_accounting_holds(report: &Value) {
-    for (kind, journey) in report["journeys"].as_object().unwrap() {
-        let count = |field: &str| journey[field].as_u64().unwrap();
-        let failed: u64 = journey["failed"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
-        assert_eq!(
-            count("started"),
-            count("completed") + failed + count("abandoned") + count("in_flight"),
-            "{kind} accounting identity: {journey}"
-        );
-    }
-}
-
 fn total(report: &Value, field: &str) -> u64 {
     report["journeys"]
         .as_object()
@@ -452,7 +438,7 @@ forgot_password = 1
 think_time_ms = [600, 600]
 "#,
     );
-    assert_accounting_holds(&report);
+    accounting::assert_accounting_holds(&report);
     assert!(
         total(&report, "in_flight") >= 1,
         "journeys cut by the deadline stay in flight: {}",
@@ -482,7 +468,7 @@ abandon_probability = 0.2
 typo_probability = 0.5
 "#,
     );
-    assert_accounting_holds(&report);
+    accounting::assert_accounting_holds(&report);
     assert!(
         total(&report, "abandoned") >= 1,
         "some people abandon: {}",
@@ -637,7 +623,7 @@ fn sigterm_stops_run_with_report() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     assert_eq!(report["load"]["stopped_by"], "sigterm");
-    assert_accounting_holds(&report);
+    accounting::assert_accounting_holds(&report);
     let markdown = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(markdown.contains("stopped early by SIGTERM"));
 }

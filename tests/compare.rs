@@ -237,20 +237,10 @@ fn delayed_step_fails_alone() {
 
 /// Writes a report that compare accepts, without its steps and journeys.
 fn write_report(path: &Path, scenario: &str, schema_version: u32) {
-    let report = json!({
-        "schema_version": schema_version, "recoverylab_version": "0.1.0", "scenario": scenario,
-        "scenario_file": "scenarios/smoke.toml", "seed": 1, "hash_profile": "fast",
-        "started_at": "2026-01-01T00:00:00Z", "duration_s": 1.0,
-        "target": {"service_url": "http://127.0.0.1:1", "in_process": true},
-        "load": {"users": 1, "journeys_per_user": 1, "people": 1, "max_duration_s": 1.0,
-                 "journeys_skipped": 0, "stopped_by": "completed"},
-        "enrollment": {"people": 1, "already_enrolled": 0, "duration_s": 1.0, "people_per_s": 1.0},
-        "throughput": {"journeys_completed_per_s": 1.0, "steps_per_s": 1.0},
-        "journeys": {}, "steps": {}, "providers": {}, "fault_profile": null,
-        "service_outages": [], "funnels": {},
-        "timeline": {"interval_s": 1.0, "interval_log": "", "intervals": []},
-        "thresholds": []
-    });
+    let mut report: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minimal-report.json")).unwrap();
+    report["scenario"] = json!(scenario);
+    report["schema_version"] = json!(schema_version);
     std::fs::write(path, report.to_string()).unwrap();
 }
 

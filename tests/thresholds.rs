@@ -1,6 +1,9 @@
 //! Thresholds in a scenario, as a CI pipeline meets them: the exit code, the
 //! report and the message of a threshold that fails.
 
+#[path = "support/accounting.rs"]
+mod accounting;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -181,18 +184,5 @@ fn abort_on_fail_stops_load() {
     let threshold = &report["thresholds"][0];
     assert_eq!(threshold["aborted_run"], true, "{threshold}");
     assert_eq!(threshold["pass"], false);
-    for (kind, journey) in report["journeys"].as_object().unwrap() {
-        let count = |field: &str| journey[field].as_u64().unwrap();
-        let failed: u64 = journey["failed"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|count| count.as_u64().unwrap())
-            .sum();
-        assert_eq!(
-            count("started"),
-            count("completed") + failed + count("abandoned") + count("in_flight"),
-            "{kind} accounting identity after the abort"
-        );
-    }
+    accounting::assert_accounting_holds(&report);
 }

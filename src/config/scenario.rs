@@ -676,7 +676,7 @@ fn threshold_from(
         Some(value) => {
             let seconds = value
                 .as_str()
-                .and_then(parse_seconds)
+                .and_then(|text| crate::duration::parse_seconds(text).ok())
                 .filter(|seconds| (0.0..=MAX_ABORT_DELAY_S).contains(seconds));
             match seconds {
                 Some(seconds) => std::time::Duration::from_secs_f64(seconds),
@@ -770,24 +770,6 @@ fn check_threshold_targets(
         }
     }
     Ok(())
-}
-
-/// Parses a duration such as `10s`, `2m`, `1h` or `500ms` into seconds.
-fn parse_seconds(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let (number, scale) = if let Some(number) = text.strip_suffix("ms") {
-        (number, 0.001)
-    } else if let Some(number) = text.strip_suffix('s') {
-        (number, 1.0)
-    } else if let Some(number) = text.strip_suffix('m') {
-        (number, 60.0)
-    } else if let Some(number) = text.strip_suffix('h') {
-        (number, 3600.0)
-    } else {
-        return None;
-    };
-    let number: f64 = number.trim().parse().ok()?;
-    number.is_finite().then_some(number * scale)
 }
 
 fn abuse_from(check: &Checker<'_>, value: &toml::Value) -> Result<AbuseSettings, ScenarioError> {

@@ -718,25 +718,14 @@ fn write_provider_traffic(out: &mut String, report: &Report) {
          Retry duplicates are repeated deliveries that no injected fault caused. \
          docs/providers.md describes each counter.</p>\n",
     );
-    let mut injected = report
-        .providers
-        .iter()
-        .flat_map(|(provider, traffic)| {
-            traffic
-                .stats
-                .faults
-                .iter()
-                .filter(|(_, faults)| **faults > 0)
-                .map(move |fault| (provider, fault))
-        })
-        .peekable();
+    let mut injected = report.injected_faults().peekable();
     if injected.peek().is_some() {
         out.push_str("<p>Injected faults: ");
         write_joined(
             out,
             ", ",
-            injected.map(|(provider, (kind, faults))| {
-                format!("{} {}: {}", Escape(provider), Escape(kind), count(*faults))
+            injected.map(|(provider, kind, faults)| {
+                format!("{} {}: {}", Escape(provider), Escape(kind), count(faults))
             }),
         );
         out.push_str(".</p>\n");

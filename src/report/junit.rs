@@ -115,23 +115,12 @@ mod tests {
     use crate::leak_check::SecretLeaks;
     use crate::report::model::ThresholdResult;
 
-    /// Builds a report from the smallest valid JSON and adds failed and
-    /// passed gates of every kind.
+    /// Builds a report from the smallest valid report.json, in
+    /// tests/fixtures, and adds failed and passed gates of every kind.
     fn report_with_gates() -> Report {
-        let mut report: Report = serde_json::from_value(serde_json::json!({
-            "schema_version": 3, "recoverylab_version": "0.1.0", "scenario": "smoke",
-            "scenario_file": "scenarios/smoke.toml", "seed": 1, "hash_profile": "fast",
-            "started_at": "2026-01-01T00:00:00Z", "duration_s": 1.0,
-            "target": {"service_url": "http://127.0.0.1:1", "in_process": true},
-            "load": {"users": 1, "journeys_per_user": 1, "people": 1, "max_duration_s": 1.0,
-                     "journeys_skipped": 0, "stopped_by": "completed"},
-            "enrollment": {"people": 1, "already_enrolled": 0, "duration_s": 1.0, "people_per_s": 1.0},
-            "throughput": {"journeys_completed_per_s": 1.0, "steps_per_s": 1.0},
-            "journeys": {}, "steps": {}, "providers": {}, "fault_profile": null,
-            "service_outages": [], "funnels": {}, "timeline": {"interval_s": 1.0, "interval_log": "", "intervals": []},
-            "thresholds": []
-        }))
-        .expect("the minimal report parses");
+        let mut report: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/minimal-report.json"))
+                .expect("the minimal report parses");
         let threshold = |expression: &str, value: f64, pass: bool| ThresholdResult {
             target: "step:sign_in.code".to_owned(),
             expression: expression.to_owned(),

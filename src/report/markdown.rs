@@ -320,16 +320,8 @@ fn write_providers(out: &mut String, report: &Report) {
          as people saw them. docs/providers.md describes each counter."
     );
     let injected: Vec<String> = report
-        .providers
-        .iter()
-        .flat_map(|(provider, traffic)| {
-            traffic
-                .stats
-                .faults
-                .iter()
-                .filter(|(_, count)| **count > 0)
-                .map(move |(kind, count)| format!("{provider} {kind}: {count}"))
-        })
+        .injected_faults()
+        .map(|(provider, kind, count)| format!("{provider} {kind}: {count}"))
         .collect();
     if !injected.is_empty() {
         let _ = writeln!(out, "\nInjected faults: {}.", injected.join(", "));

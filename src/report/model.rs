@@ -68,7 +68,7 @@ pub struct FunnelStep {
 }
 
 /// Per-interval figures of the load, summarised from the interval
-/// histograms that the interval log holds in full.
+/// histograms that the interval log contains in full.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Timeline {
     /// Length of an interval in seconds; the last one may be shorter.
@@ -99,7 +99,7 @@ pub struct IntervalSummary {
 /// The verdict of one threshold of the scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ThresholdResult {
-    /// What the threshold is on, such as `step:sign_in.code`.
+    /// The threshold's target, such as `step:sign_in.code`.
     pub target: String,
     /// The threshold as written, such as `p(99) < 250ms`.
     pub expression: String,
@@ -115,6 +115,21 @@ pub struct ThresholdResult {
     pub aborted_run: bool,
     /// One line naming the threshold, the value and the limit.
     pub message: String,
+}
+
+impl Report {
+    /// Returns the faults the mocks injected, as provider, fault kind and
+    /// count, leaving out kinds that did not occur.
+    pub fn injected_faults(&self) -> impl Iterator<Item = (&str, &str, u64)> {
+        self.providers.iter().flat_map(|(provider, traffic)| {
+            traffic
+                .stats
+                .faults
+                .iter()
+                .filter(|(_, count)| **count > 0)
+                .map(move |(kind, count)| (provider.as_str(), kind.as_str(), *count))
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -152,6 +167,17 @@ pub struct LoadSettings {
     /// by Ctrl-C). Journeys cut short count as in flight.
     #[schemars(extend("enum" = ["completed", "max_duration", "sigterm", "interrupted", "threshold"]))]
     pub stopped_by: String,
+}
+
+impl LoadSettings {
+    /// Returns whether the load was cut short, by a signal or a threshold,
+    /// rather than running its course.
+    pub fn stopped_early(&self) -> bool {
+        matches!(
+            self.stopped_by.as_str(),
+            "sigterm" | "interrupted" | "threshold"
+        )
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -224,9 +224,10 @@ pub struct OutageWindow {
 
 /// The recorder load users write into.
 ///
-/// Shards hold what was recorded since the last [`RunRecorder::take_interval`];
-/// that call moves it into the whole-run totals, so each request is recorded
-/// once and memory stays the same however long the run.
+/// Shards contain what was recorded since the last
+/// [`RunRecorder::take_interval`], which moves it into the whole-run totals.
+/// So each request is recorded once, and memory stays the same however long
+/// the run.
 pub struct RunRecorder {
     shards: Vec<Mutex<Recorded>>,
     totals: Mutex<Recorded>,

@@ -88,22 +88,13 @@ fn is_service_route(path: &str) -> bool {
     })
 }
 
-/// Parses a non-negative number of milliseconds (`ms`) or seconds (`s`).
+/// Parses a non-negative duration such as `5ms` or `0.5s`.
 fn parse_duration(text: &str) -> Result<Duration, &'static str> {
-    let (number, seconds_per_unit) = if let Some(number) = text.strip_suffix("ms") {
-        (number, 0.001)
-    } else if let Some(number) = text.strip_suffix('s') {
-        (number, 1.0)
-    } else {
-        return Err("has no unit");
-    };
-    let amount: f64 = number.trim().parse().map_err(|_| "is not a number")?;
-    if !amount.is_finite() || amount < 0.0 {
-        return Err("is not a non-negative number");
-    }
-    // Bounded before conversion, so the product cannot overflow a Duration.
-    let seconds = (amount * seconds_per_unit).min(MAX_INJECTED_DELAY.as_secs_f64() * 2.0);
-    Ok(Duration::from_secs_f64(seconds))
+    let seconds = crate::duration::parse_seconds(text)?;
+    // Bounded before conversion, so that a huge value cannot overflow a Duration.
+    Ok(Duration::from_secs_f64(
+        seconds.min(MAX_INJECTED_DELAY.as_secs_f64() * 2.0),
+    ))
 }
 
 /// Wraps `router` so that requests to the listed routes wait for their delay

@@ -145,6 +145,7 @@ fn log_axis(min_positive: f64, max: f64, start: f64, end: f64) -> (Scale, Vec<Ti
             1.0
         }
     };
+
     let low_exponent = clean(min_positive).log10().floor() as i32;
     let high_exponent = (clean(max).log10().ceil() as i32).max(low_exponent + 1);
     let decades = (high_exponent - low_exponent) as usize;
@@ -157,12 +158,14 @@ fn log_axis(min_positive: f64, max: f64, start: f64, end: f64) -> (Scale, Vec<Ti
         end,
         log: true,
     };
+
     // One or two decades get ticks at 2 and 5 times each power of ten too.
     let multiples: &[f64] = if decades <= 2 {
         &[1.0, 2.0, 5.0]
     } else {
         &[1.0]
     };
+
     let mut ticks = Vec::new();
     for exponent in (low_exponent..=high_exponent).step_by(stride) {
         for multiple in multiples {
