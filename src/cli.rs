@@ -1,4 +1,4 @@
-//! The command line: `run`, `serve`, `compare` and `people`.
+//! The command line: `run`, `serve`, `compare`, `simulate` and `people`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -46,6 +46,10 @@ pub enum Command {
     /// Compare two runs' reports step by step and journey by journey, print
     /// a Markdown table, and fail on a regression (docs/compare.md).
     Compare(crate::compare::CompareArgs),
+    /// Run a scenario in virtual time, for days or weeks of arrivals in
+    /// seconds, and write report.md, report.html and report.json
+    /// (docs/simulation.md).
+    Simulate(crate::sim::command::SimulateArgs),
 }
 
 #[derive(Args)]
@@ -164,6 +168,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve_command(args).await,
         Command::People(args) => people_command(args),
         Command::Compare(args) => crate::compare::compare_command(args),
+        Command::Simulate(args) => crate::sim::command::simulate_command(args),
     }
 }
 

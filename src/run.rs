@@ -132,7 +132,7 @@ pub fn provider_settings(scenario: &Scenario) -> ProviderSettings {
 
 /// Creates a new folder under reports/ named after the scenario and the
 /// time, with a numbered suffix when a run started in the same second.
-fn create_default_out_dir(scenario: &Scenario) -> anyhow::Result<PathBuf> {
+pub(crate) fn create_default_out_dir(scenario: &Scenario) -> anyhow::Result<PathBuf> {
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
     let name: String = scenario
         .name

@@ -2,5 +2,6 @@
 //! [`Scenario`] before anything starts.
 
 pub mod scenario;
+pub mod simulation;
 
 pub use scenario::{load_scenario, Scenario, ScenarioError};

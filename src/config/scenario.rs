@@ -12,6 +12,8 @@ use crate::people::{JourneyKind, JourneyMix};
 use crate::providers::profile::FaultProfile;
 use crate::report::thresholds::{self, Threshold};
 
+use super::simulation::{simulation_from, RawSimulation, SimulationSettings};
+
 /// A scenario file rejected before the run, naming the file, key and fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -62,6 +64,8 @@ struct RawScenario {
     /// Read as a bare value for the same reason as `abuse`.
     #[serde(default)]
     thresholds: Option<toml::Value>,
+    #[serde(default)]
+    simulation: Option<RawSimulation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +208,9 @@ pub struct Scenario {
     pub abuse: Option<AbuseSettings>,
     /// Pass/fail limits, by target, and in the file's order within one.
     pub thresholds: Vec<Threshold>,
+    /// The virtual-time run's arrivals, calendar and capacity, if the
+    /// scenario sets them; `recoverylab simulate` otherwise replays `[load]`.
+    pub simulation: Option<SimulationSettings>,
 }
 
 impl Scenario {
@@ -270,12 +277,12 @@ fn plain_type_names(message: &str) -> String {
         .replace("expected a sequence", "expected a list such as [1, 2]")
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     path: &'a Path,
 }
 
 impl Checker<'_> {
-    fn invalid(&self, key: &str, problem: String, fix: &str) -> ScenarioError {
+    pub(super) fn invalid(&self, key: &str, problem: String, fix: &str) -> ScenarioError {
         ScenarioError::Invalid {
             path: self.path.to_owned(),
             key: key.to_owned(),
@@ -284,7 +291,13 @@ impl Checker<'_> {
         }
     }
 
-    fn count(&self, key: &str, value: i64, min: i64, max: i64) -> Result<u64, ScenarioError> {
+    pub(super) fn count(
+        &self,
+        key: &str,
+        value: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<u64, ScenarioError> {
         if value < min || value > max {
             return Err(self.invalid(
                 key,
@@ -463,6 +476,11 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         }
     };
 
+    let simulation = raw
+        .simulation
+        .map(|simulation| simulation_from(&check, simulation))
+        .transpose()?;
+
     let scenario = Scenario {
         path: path.to_owned(),
         name: raw.name,
@@ -485,6 +503,7 @@ fn validate(path: &Path, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         fault_profile,
         abuse,
         thresholds,
+        simulation,
     };
     if scenario.has_load()
         && scenario.mix.weight(JourneyKind::TempPasswordPostal) > 0

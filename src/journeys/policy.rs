@@ -29,6 +29,23 @@ pub struct Policy {
     pub notice_give_up_after: Duration,
 }
 
+impl Policy {
+    /// Returns how long a temporary password sent by `channel` stays valid.
+    pub fn temporary_password_validity(
+        &self,
+        channel: super::account::TemporaryPasswordChannel,
+    ) -> Duration {
+        match channel {
+            super::account::TemporaryPasswordChannel::Post => {
+                self.postal_temporary_password_validity
+            }
+            super::account::TemporaryPasswordChannel::Email => {
+                self.email_temporary_password_validity
+            }
+        }
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Self {

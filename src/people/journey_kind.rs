@@ -113,6 +113,18 @@ impl JourneyMix {
     /// divisor, then each kind with weight left gets one user in turn, and
     /// that cycle repeats.
     pub fn users_per_kind(&self, users: usize) -> [usize; 5] {
+        let cycle = self.user_cycle();
+        let mut counts = [0usize; 5];
+        for user in 0..users {
+            counts[cycle[user % cycle.len()].index()] += 1;
+        }
+        counts
+    }
+
+    /// Returns one cycle of goose's user allocation, described at
+    /// [`JourneyMix::users_per_kind`]: load user `n` runs the kind at
+    /// position `n % len`.
+    pub fn user_cycle(&self) -> Vec<JourneyKind> {
         let active: Vec<JourneyKind> = self.active_kinds().collect();
         let divisor = active.iter().map(|kind| self.weight(*kind)).fold(0, gcd);
         let mut left: Vec<u32> = active
@@ -128,11 +140,7 @@ impl JourneyMix {
                 }
             }
         }
-        let mut counts = [0usize; 5];
-        for user in 0..users {
-            counts[cycle[user % cycle.len()].index()] += 1;
-        }
-        counts
+        cycle
     }
 
     /// Returns how many of the first `population` people need `kind`.

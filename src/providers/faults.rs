@@ -188,7 +188,7 @@ pub fn draw_attempt(seed: u64, profile: &ChannelProfile, id: &AttemptId<'_>) -> 
 }
 
 /// Maps a uniform number in [0, 1) to a fault kind by the cumulative probabilities.
-fn pick_fault(profile: &ChannelProfile, roll: f64) -> Option<Fault> {
+pub(crate) fn pick_fault(profile: &ChannelProfile, roll: f64) -> Option<Fault> {
     let mut cumulative = 0.0;
     for fault in Fault::ALL {
         let probability = profile.faults.get(fault);
@@ -206,7 +206,10 @@ fn pick_fault(profile: &ChannelProfile, roll: f64) -> Option<Fault> {
 /// Draws one value of `distribution`, or `None` without one. Draws are clamped to
 /// [0, 100 times the distribution's scale] so that a long tail cannot ask for
 /// durations that overflow.
-fn sample(distribution: Option<&Distribution>, rng: &mut ChaCha8Rng) -> Option<f64> {
+pub(crate) fn sample<R: Rng + ?Sized>(
+    distribution: Option<&Distribution>,
+    rng: &mut R,
+) -> Option<f64> {
     let value = match *distribution? {
         Distribution::Fixed { value } => value,
         Distribution::Uniform { min, max } => {

@@ -7,6 +7,7 @@
 //! cannot add markup.
 
 mod chart;
+pub mod simulation;
 
 use std::fmt::{self, Write};
 

@@ -7,7 +7,14 @@
 
 pub mod arrivals;
 pub mod capacity;
+pub mod command;
+pub mod markdown;
+pub mod plan;
 pub mod queue;
+pub mod report;
+pub mod run;
+pub mod tally;
+pub mod world;
 
 pub use arrivals::{ArrivalShape, Arrivals, Surge};
 pub use capacity::{Served, WorkerPool};

@@ -303,10 +303,7 @@ impl Engine {
         channel: TemporaryPasswordChannel,
         now: DateTime<Utc>,
     ) -> Result<(SecretString, TemporaryPassword), StepError> {
-        let validity = match channel {
-            TemporaryPasswordChannel::Post => self.policy.postal_temporary_password_validity,
-            TemporaryPasswordChannel::Email => self.policy.email_temporary_password_validity,
-        };
+        let validity = self.policy.temporary_password_validity(channel);
         let temporary = SecretString::from(secrets::temporary_password());
         let hash = self.hash(&temporary).await?;
         let issued = TemporaryPassword {
