@@ -1,11 +1,16 @@
-//! Cost of the simulator's building blocks per event: drawing an arrival
-//! from a shaped Poisson process, and one push and pop of the event queue.
+//! Speed of the simulator on one core: whole journeys of the national
+//! scenario, and the building blocks per event (drawing an arrival from a
+//! shaped Poisson process, one push and pop of the event queue).
 //!
-//! Run with `cargo bench --bench simulator`; Criterion prints the median
-//! time per batch of 100,000, so divide by 100,000 for one event.
+//! Run with `cargo bench --bench simulator`. For `national_one_day_one_core`
+//! Criterion prints the median time of one simulated day and, as `thrpt`,
+//! simulated journeys per second of wall time; for the building blocks the
+//! median time per batch of 100,000 events.
 
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use recoverylab::sim::plan::Plan;
+use recoverylab::sim::run::run_plan;
 use recoverylab::sim::{ArrivalShape, Arrivals, EventQueue};
 
 const BATCH: u64 = 100_000;
@@ -42,5 +47,26 @@ fn arrivals(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, arrivals);
+/// The national scenario's first day (a Monday, about 1.3 million journeys)
+/// and the 30 days its postal journeys take to finish, on one thread.
+fn national_day(c: &mut Criterion) {
+    let scenario =
+        recoverylab::config::load_scenario(std::path::Path::new("scenarios/national.toml"))
+            .expect("the national scenario is valid");
+    let plan = Plan::new(&scenario, Some(1));
+    let journeys: u64 = run_plan(&plan, 1)
+        .kinds
+        .iter()
+        .map(|kind| kind.started)
+        .sum();
+    let mut group = c.benchmark_group("simulator");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(journeys));
+    group.bench_function("national_one_day_one_core", |bench| {
+        bench.iter(|| run_plan(&plan, 1))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, national_day, arrivals);
 criterion_main!(benches);

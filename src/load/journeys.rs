@@ -289,15 +289,35 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
         .await?;
 
     driver.think().await?;
-    let channel = driver.person.second_factor;
-    let since = Utc::now();
-    driver
+    let mut channel = driver.person.second_factor;
+    let mut since = Utc::now();
+    let channel_path = format!("/v1/flows/{flow}/channel");
+    match driver
         .step_that_sends(
             "forgot_password.channel",
-            &format!("/v1/flows/{flow}/channel"),
+            &channel_path,
             Some(json!({"channel": channel})),
         )
-        .await?;
+        .await
+    {
+        Ok(_) => {}
+        // A person whose text cannot be sent asks for the code by email instead.
+        Err(rejected)
+            if rejected.code == "provider_unavailable" && channel == SecondFactor::Sms =>
+        {
+            driver.think().await?;
+            channel = SecondFactor::Email;
+            since = Utc::now();
+            driver
+                .step_that_sends(
+                    "forgot_password.channel",
+                    &channel_path,
+                    Some(json!({"channel": channel})),
+                )
+                .await?;
+        }
+        Err(rejected) => return Err(rejected.into()),
+    }
 
     enter_code(
         driver,

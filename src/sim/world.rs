@@ -161,6 +161,10 @@ const MAX_RESENDS: u8 = 3;
 const TOO_SOON_TRIES: u8 = 3;
 /// When a day's letters land in letterboxes.
 const LETTER_LANDS_AT_HOUR: u32 = 11;
+/// Tries of a step that sends, and the first pause between them, as the
+/// live driver's `step_that_sends` makes them; the pause doubles.
+const PROVIDER_TRIES: u8 = 4;
+const PROVIDER_PAUSE_US: u64 = SECOND_US;
 /// Top bit of an event: the start of replayed load user `event & !USER_START`.
 const USER_START: u64 = 1 << 63;
 
@@ -221,6 +225,9 @@ struct Walk {
     mailbox: Option<Channel>,
     resends: u8,
     sent: u8,
+    /// Tries of the current step that the service answered
+    /// `provider_unavailable`.
+    provider_tries: u8,
     too_soon: u8,
     /// Whether the last delivery was reported failed.
     last_failed: bool,
@@ -860,6 +867,9 @@ impl<'p> Shard<'p> {
                 provider: provider.name(),
             };
             let code = self.reject(index, &error);
+            if let Some(retry) = retry_send(walk, done) {
+                return retry;
+            }
             // A person whose text cannot be sent asks for the code by email,
             // once, where the journey offers the choice.
             if walk.phase == Phase::Channel && channel == Channel::Sms && !walk.switched {
@@ -869,6 +879,7 @@ impl<'p> Shard<'p> {
             }
             return Next::Failed(code);
         }
+        walk.provider_tries = 0;
         let Records { flow, account } = walk.records();
         let code = IssuedCode {
             digest: String::new(),
@@ -957,8 +968,10 @@ impl<'p> Shard<'p> {
             let error = StepError::ProviderUnavailable {
                 provider: provider.name(),
             };
-            return Next::Failed(self.reject(steps.send, &error));
+            let code = self.reject(steps.send, &error);
+            return retry_send(walk, done).unwrap_or(Next::Failed(code));
         }
+        walk.provider_tries = 0;
         walk.sent += 1;
         walk.last_failed = false;
         let key = DeliveryKey {
@@ -1146,6 +1159,18 @@ impl<'p> Shard<'p> {
             _ => 0.0,
         }
     }
+}
+
+/// Schedules the same step again after a pause while the person has tries
+/// left, as the live driver does when a send answers `provider_unavailable`.
+fn retry_send(walk: &mut Walk, done: u64) -> Option<Next> {
+    if walk.provider_tries + 1 < PROVIDER_TRIES {
+        let pause = PROVIDER_PAUSE_US << walk.provider_tries;
+        walk.provider_tries += 1;
+        return Some(Next::At(done + pause, walk.phase));
+    }
+    walk.provider_tries = 0;
+    None
 }
 
 fn new_records(walk: &Walk, journey: Journey, at: DateTime<Utc>) -> Box<Records> {
