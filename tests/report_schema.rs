@@ -6,20 +6,64 @@ mod report_schema;
 
 use std::path::Path;
 
-use recoverylab::report::schema::{report_schema, SCHEMA_FILE};
+use recoverylab::report::schema::{
+    report_schema, simulation_schema, SCHEMA_FILE, SIMULATION_SCHEMA_FILE,
+};
 
-#[test]
-fn schema_file_is_current() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA_FILE);
-    let generated = report_schema();
+/// Fails when the file in docs/ differs from the schema the model gives,
+/// and rewrites the file when `UPDATE_REPORT_SCHEMA` is set.
+fn assert_current(file: &str, generated: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     if std::env::var_os("UPDATE_REPORT_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).unwrap();
+        std::fs::write(&path, generated).unwrap();
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "{SCHEMA_FILE} differs from the report model; run `UPDATE_REPORT_SCHEMA=1 cargo test --test report_schema` and commit the file"
+        "{file} differs from the report model; run `UPDATE_REPORT_SCHEMA=1 cargo test --test report_schema` and commit the file"
     );
+}
+
+#[test]
+fn schema_file_is_current() {
+    assert_current(SCHEMA_FILE, &report_schema());
+}
+
+#[test]
+fn simulation_schema_file_is_current() {
+    assert_current(SIMULATION_SCHEMA_FILE, &simulation_schema());
+}
+
+#[test]
+fn simulation_reports_match_schema() {
+    let folder = tempfile::tempdir().unwrap();
+    let out = folder.path().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_recoverylab"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "simulate",
+            "tests/fixtures/small-national.toml",
+            "--days",
+            "3",
+        ])
+        .args(["--what-if", "workers_per_instance=1,2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["what_if"]["rows"].as_array().unwrap().len(), 2);
+    report_schema::assert_matches(&report, SIMULATION_SCHEMA_FILE);
+    let mut broken = report.clone();
+    broken["summary"]["started"] = serde_json::json!(-1);
+    let caught =
+        std::panic::catch_unwind(|| report_schema::assert_matches(&broken, SIMULATION_SCHEMA_FILE));
+    assert!(caught.is_err(), "the schema rejects a negative count");
 }
 
 #[test]

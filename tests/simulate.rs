@@ -34,46 +34,16 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).expect("report.json is JSON")
 }
 
-/// A small scenario with a `[simulation]` table, written into `folder`.
-fn small_national(folder: &Path, extra: &str) -> PathBuf {
-    let mocks = Path::new(env!("CARGO_MANIFEST_DIR")).join("mocks/national.toml");
-    let text = format!(
-        r#"
-name = "small-national"
-seed = 5
-[load]
-users = 5
-journeys_per_user = 1
-max_duration_s = 60
-[mix]
-sign_in = 8
-forgot_username = 1
-forgot_password = 2
-temp_password_postal = 2
-temp_password_email = 2
-[behaviour]
-think_time_ms = [2000, 30000]
-abandon_probability = 0.02
-typo_probability = 0.05
-code_wait_s = 120
-[providers]
-seconds_per_business_day = 0.1
-profile = "{}"
-[simulation]
-start_date = "2027-01-04"
-days = 14
-drain_days = 25
-journeys_per_day = 4000
-instances = 3
-workers_per_instance = 1
-[simulation.prices]
-email = 0.001
-sms = 0.01
-letter = 0.7
-{extra}
-"#,
-        mocks.display()
-    );
+const SMALL_NATIONAL: &str = "tests/fixtures/small-national.toml";
+
+/// tests/fixtures/small-national.toml, copied into `folder` with its
+/// profile path made absolute, so that tests can edit the copy.
+fn small_national(folder: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mocks = root.join("mocks/national.toml");
+    let text = std::fs::read_to_string(root.join(SMALL_NATIONAL))
+        .unwrap()
+        .replace("../../mocks/national.toml", &mocks.display().to_string());
     let path = folder.join("small-national.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -185,7 +155,7 @@ fn simulated_run_agrees_with_live_run() {
 #[test]
 fn same_scenario_gives_same_report_bytes() {
     let folder = tempfile::tempdir().unwrap();
-    let scenario = small_national(folder.path(), "");
+    let scenario = small_national(folder.path());
     let mut reports = Vec::new();
     for (name, threads) in [("a", "1"), ("b", "2"), ("c", "3")] {
         let out = folder.path().join(name);
@@ -230,7 +200,7 @@ fn same_scenario_gives_same_report_bytes() {
 #[test]
 fn what_if_compares_postal_validity() {
     let folder = tempfile::tempdir().unwrap();
-    let scenario = small_national(folder.path(), "");
+    let scenario = small_national(folder.path());
     let out = folder.path().join("what-if");
     run_ok(
         recoverylab()
@@ -261,7 +231,7 @@ fn what_if_compares_postal_validity() {
 #[test]
 fn bad_input_fails_before_running() {
     let folder = tempfile::tempdir().unwrap();
-    let scenario = small_national(folder.path(), "");
+    let scenario = small_national(folder.path());
     let not_a_report = folder.path().join("not-a-report.json");
     std::fs::write(&not_a_report, "{\"a\": 1}").unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![

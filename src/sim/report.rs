@@ -17,7 +17,7 @@ use crate::report::model::Percentiles;
 /// Bumped when a field changes meaning or goes away.
 pub const SIMULATION_SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SimulationReport {
     /// Always `simulation`, which tells this report from a live run's.
     pub kind: String,
@@ -38,8 +38,10 @@ pub struct SimulationReport {
     pub what_if: Option<WhatIf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SimulationSettingsView {
+    /// A date, `YYYY-MM-DD`.
+    #[schemars(with = "String")]
     pub first_day: NaiveDate,
     /// Days on which journeys start.
     pub days: u32,
@@ -63,15 +65,19 @@ pub struct SimulationSettingsView {
     pub prices: PricesView,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SurgeView {
     pub name: String,
+    /// A date, `YYYY-MM-DD`.
+    #[schemars(with = "String")]
     pub first_day: NaiveDate,
+    /// A date, `YYYY-MM-DD`.
+    #[schemars(with = "String")]
     pub last_day: NaiveDate,
     pub factor: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PricesView {
     pub email: f64,
     pub sms: f64,
@@ -79,7 +85,7 @@ pub struct PricesView {
     pub currency: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     pub started: u64,
     pub completed: u64,
@@ -112,20 +118,22 @@ pub struct Summary {
     pub cost: Cost,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DayCount {
+    /// A date, `YYYY-MM-DD`.
+    #[schemars(with = "String")]
     pub date: NaiveDate,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Peak {
     pub count: u64,
     /// The minute of the peak, as `YYYY-MM-DD HH:MM`.
     pub at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Cost {
     pub email: f64,
     pub sms: f64,
@@ -134,7 +142,7 @@ pub struct Cost {
     pub currency: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JourneySummary {
     pub started: u64,
     pub completed: u64,
@@ -147,7 +155,7 @@ pub struct JourneySummary {
     pub time_to_recover_hours: Option<HourPercentiles>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HourPercentiles {
     pub p50: f64,
     pub p90: f64,
@@ -155,15 +163,17 @@ pub struct HourPercentiles {
     pub max: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepSummary {
     pub count: u64,
     pub errors: BTreeMap<String, u64>,
     pub latency_us: Percentiles,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Day {
+    /// A date, `YYYY-MM-DD`.
+    #[schemars(with = "String")]
     pub date: NaiveDate,
     pub weekday: String,
     /// Not a weekend day or a US federal holiday.
@@ -188,13 +198,13 @@ pub struct Day {
     pub cost: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WhatIf {
     pub setting: String,
     pub rows: Vec<WhatIfRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WhatIfRow {
     pub value: String,
     pub started: u64,
