@@ -177,19 +177,23 @@ fn text_cell(out: &mut String, text: &str) {
 }
 
 fn write_head(out: &mut String, report: &Report) {
+    write_page_head(out, &format!("recoverylab run: {}", report.scenario), "");
+}
+
+/// Writes the page up to and including its `<h1>`: the Content-Security-Policy,
+/// the shared style followed by `extra_style`, and `title` as both the
+/// document title and the heading. `extra_style` is CSS from the code and is
+/// written unescaped. Both report pages start with it.
+fn write_page_head(out: &mut String, title: &str, extra_style: &str) {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{CONTENT_SECURITY_POLICY}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>recoverylab run: {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
-        Escape(&report.scenario)
+         <title>{}</title>\n<style>\n{STYLE}{extra_style}</style>\n</head>\n<body>\n",
+        Escape(title)
     );
-    let _ = writeln!(
-        out,
-        "<h1>recoverylab run: {}</h1>",
-        Escape(&report.scenario)
-    );
+    let _ = writeln!(out, "<h1>{}</h1>", Escape(title));
 }
 
 /// Returns whether every gate passed: thresholds, abuse checks and the
