@@ -5,13 +5,8 @@ use std::fmt::Write;
 use super::report::SimulationReport;
 
 fn hours_and_days(hours: f64) -> String {
-    if hours >= 48.0 {
-        format!("{:.1} d", hours / 24.0)
-    } else if hours >= 1.0 {
-        format!("{hours:.1} h")
-    } else {
-        format!("{:.0} min", hours * 60.0)
-    }
+    let (value, decimals, unit) = super::report::recovery_time_unit(hours);
+    format!("{value:.decimals$} {unit}")
 }
 
 fn percent(rate: f64) -> String {

@@ -221,6 +221,21 @@ pub struct WhatIfRow {
     pub cost_total: f64,
 }
 
+/// Splits a time to recover, in hours, into a value, its decimals and the
+/// unit a reader takes in at a glance: seconds under a minute, minutes
+/// under an hour, hours under two days, then days.
+pub fn recovery_time_unit(hours: f64) -> (f64, usize, &'static str) {
+    if hours >= 48.0 {
+        (hours / 24.0, 1, "d")
+    } else if hours >= 1.0 {
+        (hours, 1, "h")
+    } else if hours * 60.0 >= 1.0 {
+        (hours * 60.0, 0, "min")
+    } else {
+        (hours * 3_600.0, 0, "s")
+    }
+}
+
 fn rate(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0

@@ -191,3 +191,94 @@ fn format_value(value: f64) -> String {
         format!("{value}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::scenario::parse_scenario;
+    use crate::providers::profile::FaultProfile;
+
+    /// A one-day open run of `mix` with the providers of `profile`.
+    fn report(mix: &str, profile: &str) -> SimulationReport {
+        let text = format!(
+            r#"
+name = "unit"
+seed = 3
+[load]
+users = 5
+journeys_per_user = 1
+max_duration_s = 60
+[mix]
+{mix}
+[behaviour]
+think_time_ms = [1000, 5000]
+code_wait_s = 3600
+[simulation]
+start_date = "2027-01-04"
+days = 1
+drain_days = 1
+journeys_per_day = 2000
+"#
+        );
+        let scenario = parse_scenario(Path::new("unit.toml"), &text).expect("valid scenario");
+        let mut plan = Plan::new(&scenario, None);
+        plan.profile =
+            FaultProfile::parse(Path::new("unit-profile.toml"), profile).expect("valid profile");
+        let report = simulate(&plan, None, 1);
+        assert!(report.accounting_holds(), "{:?}", report.summary);
+        report
+    }
+
+    #[test]
+    fn late_codes_expire_by_the_rules() {
+        // Codes arrive after 11 minutes; the rules void them after 10.
+        let report = report(
+            "sign_in = 1",
+            "[sms]\ndelivery_delay = { distribution = \"fixed\", value_s = 660 }\n\
+             [email]\ndelivery_delay = { distribution = \"fixed\", value_s = 660 }\n",
+        );
+        let sign_in = &report.journeys["sign_in"];
+        assert_eq!(sign_in.completed, 0, "{sign_in:?}");
+        assert_eq!(sign_in.failed["code_expired"], sign_in.started);
+        assert_eq!(
+            report.steps["sign_in.code"].errors["code_expired"],
+            sign_in.started
+        );
+    }
+
+    #[test]
+    fn sms_outage_moves_forgot_password_codes_to_email() {
+        let report = report(
+            "sign_in = 1\nforgot_password = 1",
+            "[[sms.outages]]\nstart_s = 0\nend_s = 1000000\nkind = \"http_503\"\n",
+        );
+        let forgot = &report.journeys["forgot_password"];
+        assert_eq!(forgot.completed, forgot.started, "{forgot:?}");
+        assert_eq!(report.summary.sms_sent, 0);
+        assert!(report.summary.sms_moved_to_email > forgot.started / 3);
+        // Sign-in has no other channel: people with SMS codes cannot finish.
+        let sign_in = &report.journeys["sign_in"];
+        assert!(sign_in.failed["provider_unavailable"] > sign_in.started / 3);
+        assert_eq!(
+            sign_in.completed + sign_in.failed["provider_unavailable"],
+            sign_in.started
+        );
+    }
+
+    #[test]
+    fn what_if_values_are_checked() {
+        for (text, expected) in [
+            ("postal_validity_days", "has no `=`"),
+            ("workers=1,2", "not a setting"),
+            ("workers_per_instance=1.5,2", "a whole number"),
+            ("journeys_per_day=100", "give 2 to 12 values"),
+        ] {
+            let error = text.parse::<WhatIfArg>().unwrap_err();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        let parsed: WhatIfArg = "postal_validity_days=7, 21,30".parse().unwrap();
+        assert_eq!(parsed.values, [7.0, 21.0, 30.0]);
+    }
+}

@@ -37,16 +37,11 @@ pub fn render(report: &SimulationReport) -> String {
     out
 }
 
-/// Formats a time in hours as minutes under an hour, as hours under two
-/// days, and as days from two days on, like report.md.
+/// Formats a time to recover in the unit report.md uses, with thousands
+/// separators.
 fn hours_or_days(hours: f64) -> String {
-    if hours >= 48.0 {
-        format!("{} d", format_number(hours / 24.0, 1))
-    } else if hours >= 1.0 {
-        format!("{} h", format_number(hours, 1))
-    } else {
-        format!("{} min", format_number(hours * 60.0, 0))
-    }
+    let (value, decimals, unit) = crate::sim::report::recovery_time_unit(hours);
+    format!("{} {unit}", format_number(value, decimals))
 }
 
 /// Formats a ratio as a percentage with two decimals.
@@ -948,6 +943,7 @@ currency = "USD"
     #[test]
     fn hours_or_days_picks_unit() {
         let cases = [
+            (0.001, "4 s"),
             (0.25, "15 min"),
             (1.0, "1.0 h"),
             (47.9, "47.9 h"),
