@@ -3,9 +3,9 @@
 //! shaped Poisson process, one push and pop of the event queue).
 //!
 //! Run with `cargo bench --bench simulator`. For `national_one_day_one_core`
-//! Criterion prints the median time of one simulated day and, as `thrpt`,
-//! simulated journeys per second of wall time; for the building blocks the
-//! median time per batch of 100,000 events.
+//! Criterion prints the median time of one simulated day, and as `thrpt` the
+//! simulated journeys per second of wall time. For the building blocks it
+//! prints the median time per batch of 100,000 events.
 
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -47,8 +47,8 @@ fn arrivals(c: &mut Criterion) {
     group.finish();
 }
 
-/// The national scenario's first day (a Monday, about 1.3 million journeys)
-/// and the 30 days its postal journeys take to finish, on one thread.
+/// Simulates the national scenario's first day (a Monday, about 1.3 million
+/// journeys) and the 30 days its postal journeys take to finish, on one thread.
 fn national_day(c: &mut Criterion) {
     let scenario =
         recoverylab::config::load_scenario(std::path::Path::new("scenarios/national.toml"))

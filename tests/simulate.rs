@@ -57,9 +57,9 @@ fn rate(journey: &Value) -> (f64, f64) {
     )
 }
 
-/// The largest difference two binomial rates of these sizes show by chance
-/// in about one comparison of 20,000: 4 standard errors of the difference,
-/// and never less than 0.05.
+/// Returns the largest difference allowed between two binomial rates of
+/// these sizes: 4 standard errors of the difference, and at least 0.05.
+/// Chance alone exceeds 4 standard errors in about one comparison of 15,000.
 fn tolerance(p_live: f64, n_live: f64, p_sim: f64, n_sim: f64) -> f64 {
     let pooled = (p_live * n_live + p_sim * n_sim) / (n_live + n_sim);
     let error = (pooled * (1.0 - pooled) * (1.0 / n_live + 1.0 / n_sim)).sqrt();
@@ -307,4 +307,78 @@ fn bad_input_fails_before_running() {
         "{stderr}"
     );
     assert!(!folder.path().join("never").exists(), "nothing was written");
+}
+
+#[test]
+fn sms_outage_moves_codes_to_email_live_and_simulated() {
+    let folder = tempfile::tempdir().unwrap();
+    let profile = folder.path().join("sms-down.toml");
+    std::fs::write(
+        &profile,
+        "[[sms.outages]]\nstart_s = 0\nend_s = 3600\nkind = \"http_503\"\n",
+    )
+    .unwrap();
+    let scenario = folder.path().join("sms-down.toml.scenario");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+name = "sms-down"
+seed = 8
+[load]
+users = 6
+journeys_per_user = 1
+max_duration_s = 60
+[mix]
+forgot_password = 1
+[providers]
+profile = "{}"
+"#,
+            profile.display()
+        ),
+    )
+    .unwrap();
+    let live = folder.path().join("live");
+    let simulated = folder.path().join("simulated");
+    run_ok(
+        recoverylab()
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&live),
+    );
+    run_ok(
+        recoverylab()
+            .arg("simulate")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&simulated),
+    );
+    let live = read_json(&live.join("report.json"));
+    let simulated = read_json(&simulated.join("report.json"));
+    for report in [&live, &simulated] {
+        let journey = &report["journeys"]["forgot_password"];
+        assert_eq!(journey["started"], 6, "{journey}");
+        assert_eq!(
+            journey["completed"], 6,
+            "every code went by email: {journey}"
+        );
+    }
+    let refused = |report: &Value| {
+        report["steps"]["forgot_password.channel"]["error_codes"]["provider_unavailable"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // People are derived from the seed, so which of them have SMS as their
+    // second factor is fixed: with seed 8 some of the six do.
+    assert!(refused(&live) > 0, "some people have SMS as second factor");
+    assert_eq!(
+        simulated["steps"]["forgot_password.channel"]["errors"]["provider_unavailable"]
+            .as_u64()
+            .unwrap_or(0),
+        4 * simulated["summary"]["sms_moved_to_email"].as_u64().unwrap(),
+        "each moved person tried SMS four times"
+    );
+    assert!(simulated["summary"]["sms_moved_to_email"].as_u64().unwrap() > 0);
+    assert_eq!(simulated["summary"]["sms_sent"], 0);
 }

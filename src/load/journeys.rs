@@ -301,7 +301,7 @@ async fn forgot_password(driver: &mut Driver<'_>) -> Result<(), Stop> {
         .await
     {
         Ok(_) => {}
-        // A person whose text cannot be sent asks for the code by email instead.
+        // A person whose text cannot be sent requests the code by email instead.
         Err(rejected)
             if rejected.code == "provider_unavailable" && channel == SecondFactor::Sms =>
         {

@@ -20,7 +20,7 @@ pub const SECOND_US: u64 = 1_000_000;
 pub const HOUR_US: u64 = 3_600 * SECOND_US;
 pub const DAY_US: u64 = 24 * HOUR_US;
 
-/// How journeys start.
+/// The arrival model of a run.
 #[derive(Debug, Clone)]
 pub enum Starts {
     /// Independent people arrive by a Poisson process of this shape.
@@ -52,7 +52,7 @@ pub struct ServiceTimes {
     /// Quantile tables in microseconds: a step's entry has
     /// [`QUANTILES`] values at quantiles `(i + 0.5) / QUANTILES`.
     steps: Vec<Vec<u32>>,
-    /// Where the times came from, for the report.
+    /// The origin of the times, for the report.
     pub source: String,
 }
 
@@ -60,7 +60,7 @@ pub struct ServiceTimes {
 pub const QUANTILES: usize = 256;
 
 impl ServiceTimes {
-    /// The same fixed time for a step as set by the scenario, in ms.
+    /// Builds fixed times from the scenario's milliseconds per step.
     pub fn fixed(by_step: &BTreeMap<String, f64>, default_ms: f64) -> Self {
         let steps = STEP_NAMES
             .iter()
@@ -147,7 +147,7 @@ impl ServiceTimes {
         u64::from(table[at])
     }
 
-    /// The median service time of each step, in microseconds.
+    /// Returns the median service time of each step, in microseconds.
     pub fn medians_us(&self) -> BTreeMap<&'static str, u64> {
         STEP_NAMES
             .iter()

@@ -19,7 +19,7 @@ pub const SIMULATION_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SimulationReport {
-    /// Always `simulation`, which tells this report from a live run's.
+    /// Always `simulation`, which marks the report as a simulation's.
     pub kind: String,
     pub schema_version: u32,
     pub recoverylab_version: String,
@@ -29,7 +29,7 @@ pub struct SimulationReport {
     pub summary: Summary,
     /// Outcomes by journey kind.
     pub journeys: BTreeMap<String, JourneySummary>,
-    /// Latency of each step the service answered: queue wait plus service time.
+    /// Latency of each step the service served: queue wait plus service time.
     pub steps: BTreeMap<String, StepSummary>,
     /// One row per simulated day, in order.
     pub days: Vec<Day>,

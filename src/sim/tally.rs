@@ -27,7 +27,7 @@ pub struct DayTally {
     pub letters_in_transit: u64,
     /// Provider sends the service's client gave up on after every retry.
     pub sends_failed: u64,
-    /// Steps answered on this day.
+    /// Steps served on this day.
     pub steps: u64,
 }
 

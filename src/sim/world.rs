@@ -1,6 +1,6 @@
 //! One shard of a virtual-time run: its people walk the journeys step by
 //! step, each step queues for one of the shard's workers, and the journey
-//! rules in `crate::journeys` decide every answer.
+//! rules in `crate::journeys` decide every response.
 //!
 //! The rules are the service's own: a simulated flow and account are the
 //! service's [`Flow`] and [`Account`], and a step calls the same methods the
@@ -168,7 +168,7 @@ const PROVIDER_PAUSE_US: u64 = SECOND_US;
 /// Top bit of an event: the start of replayed load user `event & !USER_START`.
 const USER_START: u64 = 1 << 63;
 
-/// How a wait for a message or letter ended.
+/// The end of a wait for a message or letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Wait {
     #[default]
@@ -178,7 +178,7 @@ enum Wait {
     TimedOut,
 }
 
-/// What a journey does at its next event.
+/// The step or wait of a journey's next event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Phase {
     #[default]
@@ -221,11 +221,11 @@ struct Walk {
     /// Journeys the replayed user runs after this one.
     remaining: u32,
     factor: Option<SecondFactor>,
-    /// Where the awaited code goes.
+    /// The channel of the awaited code.
     mailbox: Option<Channel>,
     resends: u8,
     sent: u8,
-    /// Tries of the current step that the service answered
+    /// Tries of the current step that the service rejected as
     /// `provider_unavailable`.
     provider_tries: u8,
     too_soon: u8,
@@ -255,7 +255,7 @@ impl Walk {
     }
 }
 
-/// What comes after a step.
+/// The outcome of a step: the next event, or the journey's end.
 enum Next {
     At(u64, Phase),
     Completed,
@@ -263,7 +263,7 @@ enum Next {
     Abandoned,
 }
 
-/// How a provider send went.
+/// The result of one provider send, retries included.
 struct Sent {
     accepted: bool,
     /// Time the client's attempts and backoff added to the step.
