@@ -281,21 +281,12 @@ impl SimulationReport {
     /// Builds the report of a finished run.
     pub fn new(plan: &Plan, tally: &Tally) -> Self {
         let prices = &plan.prices;
+        // Summed over days; the sum of the daily in-transit levels is unused.
         let totals = tally
             .days
             .iter()
             .fold(super::tally::DayTally::default(), |mut sum, day| {
-                sum.started += day.started;
-                sum.completed += day.completed;
-                sum.failed += day.failed;
-                sum.abandoned += day.abandoned;
-                sum.emails_sent += day.emails_sent;
-                sum.sms_sent += day.sms_sent;
-                sum.letters_mailed += day.letters_mailed;
-                sum.letters_returned += day.letters_returned;
-                sum.letters_expired += day.letters_expired;
-                sum.sms_moved_to_email += day.sms_moved_to_email;
-                sum.sends_failed += day.sends_failed;
+                sum.add(day);
                 sum
             });
         let cost = |emails: u64, sms: u64, letters: u64| {

@@ -32,7 +32,8 @@ pub struct DayTally {
 }
 
 impl DayTally {
-    fn add(&mut self, other: &DayTally) {
+    /// Adds another tally's counts, such as another shard's for the same day.
+    pub fn add(&mut self, other: &DayTally) {
         self.started += other.started;
         self.completed += other.completed;
         self.failed += other.failed;

@@ -313,7 +313,9 @@ impl<'p> Shard<'p> {
     /// Prepares shard `index` of `plan.instances`.
     pub fn new(plan: &'p Plan, index: u32) -> Self {
         let shards = plan.instances;
-        let mut queue = EventQueue::new();
+        // Events more than an hour ahead, letters above all, wait in hourly
+        // buckets, so the heap holds the journeys of the coming hour.
+        let mut queue = EventQueue::with_bucket_width(HOUR_US);
         let arrivals = match &plan.starts {
             Starts::Open { shape, days } => {
                 let mut shape = (**shape).clone();
@@ -592,13 +594,10 @@ impl<'p> Shard<'p> {
                 }
             }
             Phase::Answers => {
-                let done = self.serve(steps.answers, now);
-                let records = walk.records();
-                if let Err(error) = records.flow.begin_step(Step::Answers, at, policy) {
-                    return Next::Failed(self.reject(steps.answers, &error));
+                match self.move_on(walk, steps.answers, Step::Answers, Step::Channel, now) {
+                    Ok(done) => self.then_think(done, Phase::Channel),
+                    Err(failed) => failed,
                 }
-                records.flow.step = Step::Channel;
-                self.then_think(done, Phase::Channel)
             }
             Phase::Channel | Phase::ChannelAgain => {
                 let done = self.serve(steps.channel, now);
@@ -636,22 +635,18 @@ impl<'p> Shard<'p> {
                 }
             }
             Phase::AcceptTerms => {
-                let done = self.serve(steps.accept_terms, now);
-                let records = walk.records();
-                if let Err(error) = records.flow.begin_step(Step::AcceptTerms, at, policy) {
-                    return Next::Failed(self.reject(steps.accept_terms, &error));
+                let step = (Step::AcceptTerms, Step::VerifyAddress);
+                match self.move_on(walk, steps.accept_terms, step.0, step.1, now) {
+                    Ok(done) => self.then_think(done, Phase::VerifyAddress),
+                    Err(failed) => failed,
                 }
-                records.flow.step = Step::VerifyAddress;
-                self.then_think(done, Phase::VerifyAddress)
             }
             Phase::VerifyAddress => {
-                let done = self.serve(steps.verify_address, now);
-                let records = walk.records();
-                if let Err(error) = records.flow.begin_step(Step::VerifyAddress, at, policy) {
-                    return Next::Failed(self.reject(steps.verify_address, &error));
+                let step = (Step::VerifyAddress, Step::MailTemporaryPassword);
+                match self.move_on(walk, steps.verify_address, step.0, step.1, now) {
+                    Ok(done) => Next::At(done, Phase::SendTemporaryPassword),
+                    Err(failed) => failed,
                 }
-                records.flow.step = Step::MailTemporaryPassword;
-                Next::At(done, Phase::SendTemporaryPassword)
             }
             Phase::SendTemporaryPassword => self.send_temporary_password(walk, now),
             Phase::LetterLands(wait) => {
@@ -807,26 +802,42 @@ impl<'p> Shard<'p> {
                 self.then_think(done, Phase::NewPassword)
             }
             Phase::NewPassword => {
-                let done = self.serve(steps.new_password, now);
-                let records = walk.records();
-                if let Err(error) = records.flow.begin_step(Step::NewPassword, at, policy) {
-                    return Next::Failed(self.reject(steps.new_password, &error));
+                let step = (Step::NewPassword, Step::AcceptTerms);
+                match self.move_on(walk, steps.new_password, step.0, step.1, now) {
+                    Ok(done) => Next::At(done, Phase::FinalTerms),
+                    Err(failed) => failed,
                 }
-                records.flow.step = Step::AcceptTerms;
-                Next::At(done, Phase::FinalTerms)
             }
             Phase::FinalTerms => {
-                self.serve(steps.final_terms, now);
-                if let Err(error) = walk
-                    .records()
-                    .flow
-                    .begin_step(Step::AcceptTerms, at, policy)
-                {
-                    return Next::Failed(self.reject(steps.final_terms, &error));
+                let step = Step::AcceptTerms;
+                match self.move_on(walk, steps.final_terms, step, step, now) {
+                    Ok(_) => Next::Completed,
+                    Err(failed) => failed,
                 }
-                Next::Completed
             }
         }
+    }
+
+    /// Serves step `index`, which the flow must expect as `expected`, and
+    /// moves the flow to `next`. Returns when the step is answered, or the
+    /// journey's failure when the rules reject it.
+    fn move_on(
+        &mut self,
+        walk: &mut Walk,
+        index: u8,
+        expected: Step,
+        next: Step,
+        now: u64,
+    ) -> Result<u64, Next> {
+        let done = self.serve(index, now);
+        let at = self.clock(now);
+        let plan = self.plan;
+        let flow = &mut walk.records().flow;
+        if let Err(error) = flow.begin_step(expected, at, &plan.policy) {
+            return Err(Next::Failed(self.reject(index, &error)));
+        }
+        flow.step = next;
+        Ok(done)
     }
 
     /// Sends a code at step `index`, arriving at `now` and answered at
