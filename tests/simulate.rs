@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use accounting::assert_accounting_holds;
+use recoverylab::report::model::decode_histogram;
+use recoverylab::sim::plan::QUANTILES;
 use serde_json::Value;
 
 fn recoverylab() -> Command {
@@ -139,16 +141,23 @@ fn simulated_run_agrees_with_live_run() {
         .as_str()
         .unwrap()
         .ends_with("report.json"));
-    let live_p50_ms = live["steps"]["sign_in.password"]["latency_us"]["p50"]
-        .as_f64()
-        .unwrap()
-        / 1_000.0;
+    // The median service time is the middle entry of the step's quantile
+    // table, read from the live histogram at that entry's quantile.
+    let histogram = decode_histogram(
+        live["steps"]["sign_in.password"]["histogram"]
+            .as_str()
+            .unwrap(),
+    )
+    .expect("the live histogram decodes");
+    let middle = QUANTILES / 2;
+    let quantile = (middle as f64 + 0.5) / QUANTILES as f64;
+    let live_ms = histogram.value_at_quantile(quantile) as f64 / 1_000.0;
     let service_ms = settings["service_time_median_ms"]["sign_in.password"]
         .as_f64()
         .unwrap();
-    assert!(
-        (service_ms - live_p50_ms).abs() <= live_p50_ms * 0.05 + 0.01,
-        "calibrated median {service_ms} ms, live p50 {live_p50_ms} ms"
+    assert_eq!(
+        service_ms, live_ms,
+        "calibrated median against the live histogram"
     );
 }
 

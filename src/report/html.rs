@@ -97,7 +97,7 @@ fn format_number(value: f64, decimals: usize) -> String {
 }
 
 /// Formats a count with commas between thousands.
-fn count(value: u64) -> String {
+pub(crate) fn count(value: u64) -> String {
     let digits = value.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     push_grouped(&mut grouped, &digits);

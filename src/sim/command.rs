@@ -12,6 +12,7 @@ use super::report::SimulationReport;
 use super::run::{simulate, WhatIfArg};
 use crate::config::load_scenario;
 use crate::exit::{fail, ExitKind, InvalidInput};
+use crate::report::html::count;
 use crate::report::write::write_atomically;
 
 #[derive(Args)]
@@ -80,12 +81,12 @@ pub fn simulate_command(args: SimulateArgs) -> anyhow::Result<()> {
     println!(
         "{}: {} journeys started, {} completed ({:.2}%), {} failed, {} abandoned, {} in flight",
         report.scenario,
-        summary.started,
-        summary.completed,
+        count(summary.started),
+        count(summary.completed),
         summary.success_rate * 100.0,
-        summary.failed,
-        summary.abandoned,
-        summary.in_flight
+        count(summary.failed),
+        count(summary.abandoned),
+        count(summary.in_flight)
     );
     println!(
         "simulated {} run(s) in {elapsed:.2} s of wall time on {threads} thread(s)",

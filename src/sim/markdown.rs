@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::report::SimulationReport;
+use crate::report::html::count;
 
 fn hours_and_days(hours: f64) -> String {
     let (value, decimals, unit) = super::report::recovery_time_unit(hours);
@@ -56,19 +57,21 @@ pub fn render(report: &SimulationReport) -> String {
     let _ = writeln!(
         out,
         "- Journeys: {} started, {} completed ({}), {} failed, {} abandoned, {} in flight at the end.",
-        summary.started,
-        summary.completed,
+        count(summary.started),
+        count(summary.completed),
         percent(summary.success_rate),
-        summary.failed,
-        summary.abandoned,
-        summary.in_flight
+        count(summary.failed),
+        count(summary.abandoned),
+        count(summary.in_flight)
     );
     match &summary.busiest_letter_day {
         Some(day) => {
             let _ = writeln!(
                 out,
                 "- Busiest letter day: {} with {} letters mailed; {} letters in all.",
-                day.date, day.count, summary.letters_mailed
+                day.date,
+                count(day.count),
+                count(summary.letters_mailed)
             );
         }
         None => out.push_str("- No letters were mailed.\n"),
@@ -76,7 +79,7 @@ pub fn render(report: &SimulationReport) -> String {
     let _ = writeln!(
         out,
         "- Letters whose temporary password had expired when read: {} of {} mailed ({} returned to sender).",
-        summary.letters_expired, summary.letters_mailed, summary.letters_returned
+        count(summary.letters_expired), count(summary.letters_mailed), count(summary.letters_returned)
     );
     for (kind, journey) in &report.journeys {
         if let Some(recover) = &journey.time_to_recover_hours {
@@ -92,14 +95,15 @@ pub fn render(report: &SimulationReport) -> String {
     let _ = writeln!(
         out,
         "- Codes moved from SMS to email: {}; provider sends failed after every retry: {}.",
-        summary.sms_moved_to_email, summary.sends_failed
+        count(summary.sms_moved_to_email),
+        count(summary.sends_failed)
     );
     let _ = writeln!(
         out,
         "- Peak journeys in progress: {} at {}; peak live flows: {} at {}.",
-        summary.peak_in_progress.count,
+        count(summary.peak_in_progress.count),
         summary.peak_in_progress.at,
-        summary.peak_flows.count,
+        count(summary.peak_flows.count),
         summary.peak_flows.at
     );
     let _ = writeln!(
@@ -142,11 +146,11 @@ pub fn render(report: &SimulationReport) -> String {
                 out,
                 "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
                 row.value,
-                row.started,
-                row.completed,
+                count(row.started),
+                count(row.completed),
                 percent(row.success_rate),
-                row.letters_mailed,
-                row.letters_expired,
+                count(row.letters_mailed),
+                count(row.letters_expired),
                 slowest,
                 row.queue_wait_p99_ms,
                 row.cost_total
@@ -176,12 +180,12 @@ pub fn render(report: &SimulationReport) -> String {
         let _ = writeln!(
             out,
             "| {kind} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            journey.started,
-            journey.completed,
+            count(journey.started),
+            count(journey.completed),
             percent(journey.success_rate),
-            journey.failed.values().sum::<u64>(),
-            journey.abandoned,
-            journey.in_flight,
+            count(journey.failed.values().sum::<u64>()),
+            count(journey.abandoned),
+            count(journey.in_flight),
             cell(|hours| hours.p50),
             cell(|hours| hours.p90),
             cell(|hours| hours.p99),
@@ -199,8 +203,8 @@ pub fn render(report: &SimulationReport) -> String {
         .collect();
     if !failures.is_empty() {
         out.push_str("\nFailures by reason:\n\n");
-        for (reason, count) in failures {
-            let _ = writeln!(out, "- {reason}: {count}");
+        for (reason, number) in failures {
+            let _ = writeln!(out, "- {reason}: {}", count(number));
         }
     }
 
@@ -210,8 +214,8 @@ pub fn render(report: &SimulationReport) -> String {
         let _ = writeln!(
             out,
             "| {name} | {} | {} | {} | {} | {} | {} |",
-            step.count,
-            step.errors.values().sum::<u64>(),
+            count(step.count),
+            count(step.errors.values().sum::<u64>()),
             ms(latency.p50),
             ms(latency.p90),
             ms(latency.p99),
@@ -234,17 +238,17 @@ pub fn render(report: &SimulationReport) -> String {
             out,
             "| {} | {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             day.date,
-            day.started,
-            day.completed,
-            day.failed,
-            day.abandoned,
-            day.emails_sent,
-            day.sms_sent,
-            day.letters_mailed,
-            day.letters_in_transit,
-            day.letters_expired,
-            day.sms_moved_to_email,
-            day.peak_in_progress,
+            count(day.started),
+            count(day.completed),
+            count(day.failed),
+            count(day.abandoned),
+            count(day.emails_sent),
+            count(day.sms_sent),
+            count(day.letters_mailed),
+            count(day.letters_in_transit),
+            count(day.letters_expired),
+            count(day.sms_moved_to_email),
+            count(day.peak_in_progress),
             ms(day.queue_wait_p99_us),
             day.cost
         );
