@@ -284,8 +284,12 @@ fn bad_input_fails_before_running() {
         assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
     }
 
-    let broken: [(&str, &str); 5] = [
+    let broken: [(&str, &str); 6] = [
         ("start_date = \"2027-01-04\"", "start_date = \"4 Jan\""),
+        (
+            "[simulation.prices]",
+            "[[simulation.surges]]\nfirst_day = \"2026-01-01\"\nlast_day = \"2026-01-05\"\nfactor = 2\n[simulation.prices]",
+        ),
         ("journeys_per_day = 4000", "journeys_per_day = -1"),
         ("instances = 3", "instances = 0"),
         ("days = 14", "days = 14\nhour_of_day = [1.0, 2.0]"),

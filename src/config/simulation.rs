@@ -158,6 +158,13 @@ pub(super) fn simulation_from(
         let key = |field: &str| format!("simulation.surges[{index}].{field}");
         let first_day = date(check, &key("first_day"), &surge.first_day)?;
         let last_day = date(check, &key("last_day"), &surge.last_day)?;
+        if last_day < start_date {
+            return Err(check.invalid(
+                &key("last_day"),
+                format!("is {last_day}, before simulation.start_date {start_date}"),
+                "move the surge into the simulated days or remove it",
+            ));
+        }
         if last_day < first_day {
             return Err(check.invalid(
                 &key("last_day"),

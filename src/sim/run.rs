@@ -136,7 +136,7 @@ impl WhatIfArg {
     pub fn applies_to(&self, plan: &Plan) -> Result<(), String> {
         if self.setting == Setting::JourneysPerDay && matches!(plan.starts, Starts::Replay { .. }) {
             return Err(
-                "journeys_per_day needs a [simulation] table in the scenario; this one replays [load]"
+                "journeys_per_day needs a [simulation] table in the scenario, and this one replays [load]; add a [simulation] table (docs/simulation.md) or vary another setting"
                     .to_owned(),
             );
         }
