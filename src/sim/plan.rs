@@ -238,8 +238,11 @@ impl Plan {
                         business_day_us: (scenario.seconds_per_business_day * 1e6) as u64,
                     },
                     1,
-                    // The live service's hashing pool: one worker per core.
-                    std::thread::available_parallelism().map_or(1, |cores| cores.get()) as u32,
+                    // One worker per load user, so no step waits: a live run's
+                    // latencies, taken as service times, already contain the
+                    // queueing of that run. The report then does not depend on
+                    // the machine it is made on.
+                    scenario.users.max(1) as u32,
                     ServiceTimes::fixed(&BTreeMap::new(), DEFAULT_SERVICE_TIME_MS),
                     Prices {
                         email: 0.0,
