@@ -139,7 +139,7 @@ impl ServiceTimes {
         })
     }
 
-    /// Draws a service time for step `index` from a uniform `u` in [0, 1).
+    /// Draws a service time for step `index` from `uniform`, a number in [0, 1).
     #[inline]
     pub fn draw_us(&self, index: usize, uniform: f64) -> u64 {
         let table = &self.steps[index];
@@ -185,7 +185,7 @@ pub struct Plan {
     pub surge_names: Vec<String>,
 }
 
-/// The Monday that replayed `[load]` runs start on; the calendar does not
+/// Returns the Monday that replayed `[load]` runs start on. The calendar does not
 /// matter to them, since their postal time is compressed.
 fn replay_start() -> NaiveDateTime {
     NaiveDate::from_ymd_opt(2027, 1, 4)
