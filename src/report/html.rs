@@ -78,7 +78,7 @@ impl fmt::Display for Escape<'_> {
 /// Formats `value` with `decimals` decimals and commas between thousands.
 /// Values of 10^15 and more are written in scientific notation, and NaN or
 /// infinities as `-`.
-fn format_number(value: f64, decimals: usize) -> String {
+pub(crate) fn format_number(value: f64, decimals: usize) -> String {
     if !value.is_finite() {
         return "-".to_owned();
     }

@@ -3,11 +3,15 @@
 use std::fmt::Write;
 
 use super::report::SimulationReport;
-use crate::report::html::count;
+use crate::report::html::{count, format_number};
 
 fn hours_and_days(hours: f64) -> String {
     let (value, decimals, unit) = super::report::recovery_time_unit(hours);
     format!("{value:.decimals$} {unit}")
+}
+
+fn money(amount: f64) -> String {
+    format_number(amount, 2)
 }
 
 fn percent(rate: f64) -> String {
@@ -116,8 +120,12 @@ pub fn render(report: &SimulationReport) -> String {
     let cost = &summary.cost;
     let _ = writeln!(
         out,
-        "- Cost: {:.2} {} (email {:.2}, SMS {:.2}, letters {:.2}).\n",
-        cost.total, cost.currency, cost.email, cost.sms, cost.letters
+        "- Cost: {} {} (email {}, SMS {}, letters {}).\n",
+        money(cost.total),
+        cost.currency,
+        money(cost.email),
+        money(cost.sms),
+        money(cost.letters)
     );
 
     if let Some(what_if) = &report.what_if {
@@ -144,7 +152,7 @@ pub fn render(report: &SimulationReport) -> String {
                 .unwrap_or_default();
             let _ = write!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                 row.value,
                 count(row.started),
                 count(row.completed),
@@ -153,7 +161,7 @@ pub fn render(report: &SimulationReport) -> String {
                 count(row.letters_expired),
                 slowest,
                 row.queue_wait_p99_ms,
-                row.cost_total
+                money(row.cost_total)
             );
             for kind in &kinds {
                 let cell = row
@@ -236,7 +244,7 @@ pub fn render(report: &SimulationReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             day.date,
             count(day.started),
             count(day.completed),
@@ -250,7 +258,7 @@ pub fn render(report: &SimulationReport) -> String {
             count(day.sms_moved_to_email),
             count(day.peak_in_progress),
             ms(day.queue_wait_p99_us),
-            day.cost
+            money(day.cost)
         );
     }
     out
