@@ -47,7 +47,7 @@ fn arrivals(c: &mut Criterion) {
     group.finish();
 }
 
-/// Simulates the national scenario's first day (a Monday, about 1.3 million
+/// Simulates the national scenario's first day (a Monday, about 1.45 million
 /// journeys) and the 30 days its postal journeys take to finish, on one thread.
 fn national_day(c: &mut Criterion) {
     let scenario =

@@ -233,6 +233,9 @@ fn what_if_compares_postal_validity() {
         rows[1]
     );
     assert_eq!(rows[1]["started"], report["summary"]["started"]);
+    // Each journey keeps its own draws in every row, and validity cannot
+    // change how many letters go out, so the counts match exactly.
+    assert_eq!(rows[0]["letters_mailed"], rows[1]["letters_mailed"]);
     let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(markdown.contains("## What if: postal_validity_days"));
 }
@@ -269,6 +272,10 @@ fn bad_input_fails_before_running() {
             "is not a live run's report.json",
         ),
         (vec!["--days".into(), "0".into()], "--days"),
+        (
+            vec!["--what-if".into(), "postal_validity_days=7,7".into()],
+            "gives 7 twice",
+        ),
     ];
     for (arguments, expected) in cases {
         let output = recoverylab()
@@ -320,6 +327,43 @@ fn bad_input_fails_before_running() {
         "{stderr}"
     );
     assert!(!folder.path().join("never").exists(), "nothing was written");
+
+    // A replayed [load] has no days to set, and a simulation's own report
+    // cannot calibrate another.
+    let simulated = folder.path().join("simulated");
+    run_ok(
+        recoverylab()
+            .arg("simulate")
+            .arg(&scenario)
+            .args(["--days", "1", "--out"])
+            .arg(&simulated),
+    );
+    for (arguments, expected) in [
+        (
+            vec!["scenarios/calibrate.toml", "--days", "3"],
+            "--days needs a [simulation] table",
+        ),
+        (
+            vec!["scenarios/calibrate.toml", "--calibrate", "SIMULATED"],
+            "is a simulation's report",
+        ),
+    ] {
+        let report = simulated.join("report.json");
+        let output = recoverylab()
+            .arg("simulate")
+            .args(arguments.iter().map(|argument| {
+                if *argument == "SIMULATED" {
+                    report.display().to_string()
+                } else {
+                    (*argument).to_owned()
+                }
+            }))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}: {stderr}");
+        assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
+    }
 }
 
 #[test]
@@ -377,14 +421,14 @@ profile = "{}"
             "every code went by email: {journey}"
         );
     }
-    let refused = |report: &Value| {
+    let rejected = |report: &Value| {
         report["steps"]["forgot_password.channel"]["error_codes"]["provider_unavailable"]
             .as_u64()
             .unwrap_or(0)
     };
     // People are derived from the seed, so which of them have SMS as their
     // second factor is fixed: with seed 8 some of the six do.
-    assert!(refused(&live) > 0, "some people have SMS as second factor");
+    assert!(rejected(&live) > 0, "some people have SMS as second factor");
     assert_eq!(
         simulated["steps"]["forgot_password.channel"]["errors"]["provider_unavailable"]
             .as_u64()

@@ -158,6 +158,13 @@ pub(super) fn simulation_from(
         let key = |field: &str| format!("simulation.surges[{index}].{field}");
         let first_day = date(check, &key("first_day"), &surge.first_day)?;
         let last_day = date(check, &key("last_day"), &surge.last_day)?;
+        if !surge.factor.is_finite() || surge.factor <= 0.0 || surge.factor > 1_000.0 {
+            return Err(check.invalid(
+                &key("factor"),
+                format!("is {}", surge.factor),
+                "set a factor above 0 and at most 1000 that multiplies the arrival rate",
+            ));
+        }
         if last_day < start_date {
             return Err(check.invalid(
                 &key("last_day"),
@@ -190,12 +197,15 @@ pub(super) fn simulation_from(
         day_of_week,
         surges,
     };
+    // Weights are the only values left for `validate` to reject. Its
+    // messages read "NAME[INDEX] is VALUE; FIX".
     arrivals.validate().map_err(|message| {
-        check.invalid(
-            "simulation",
-            message,
+        let (subject, fix) = message.split_once("; ").unwrap_or((
+            message.as_str(),
             "see docs/simulation.md for the arrival keys",
-        )
+        ));
+        let (name, problem) = subject.split_once(' ').unwrap_or((subject, "is invalid"));
+        check.invalid(&format!("simulation.{name}"), problem.to_owned(), fix)
     })?;
 
     let instances = check.count("simulation.instances", raw.instances, 1, 1_024)? as u32;

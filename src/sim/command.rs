@@ -45,9 +45,28 @@ pub struct SimulateArgs {
 
 pub fn simulate_command(args: SimulateArgs) -> anyhow::Result<()> {
     let scenario = load_scenario(&args.scenario).invalid_input()?;
+    if args.days.is_some() && scenario.simulation.is_none() {
+        return Err(fail(
+            ExitKind::InvalidInput,
+            format!(
+                "--days needs a [simulation] table in {}, and this scenario replays its [load]; add a [simulation] table (docs/simulation.md) or drop --days",
+                args.scenario.display()
+            ),
+        ));
+    }
     let mut plan = Plan::new(&scenario, args.days);
+    for warning in plan.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(report) = &args.calibrate {
-        plan.service = ServiceTimes::calibrated(report, plan.service)?;
+        let calibration = ServiceTimes::calibrated(report, plan.service)?;
+        if calibration.scenario != scenario.name {
+            eprintln!(
+                "warning: calibrating scenario {} from a live run of scenario {}",
+                scenario.name, calibration.scenario
+            );
+        }
+        plan.service = calibration.times;
     }
     if let Some(what_if) = &args.what_if {
         what_if
@@ -69,10 +88,14 @@ pub fn simulate_command(args: SimulateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let report = simulate(&plan, args.what_if.as_ref(), threads);
     let elapsed = started.elapsed().as_secs_f64();
-    let runs = report
-        .what_if
-        .as_ref()
-        .map_or(1, |what_if| 1 + what_if.rows.len());
+    let runs = args.what_if.as_ref().map_or(1, |what_if| {
+        let base = what_if.value_in(&plan);
+        1 + what_if
+            .values
+            .iter()
+            .filter(|value| **value != base)
+            .count()
+    });
 
     write_simulation_report(&out, &report)
         .with_context(|| format!("cannot write the report into {}", out.display()))

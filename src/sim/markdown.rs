@@ -22,6 +22,44 @@ fn ms(micros: u64) -> String {
     format!("{:.2}", micros as f64 / 1_000.0)
 }
 
+/// Writes each step's p99 latency for each what-if value, so a planner
+/// can read a step's target against every value.
+fn write_what_if_steps(out: &mut String, what_if: &super::report::WhatIf) {
+    let steps: std::collections::BTreeSet<&String> = what_if
+        .rows
+        .iter()
+        .flat_map(|row| row.step_p99_ms.keys())
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "p99 latency per step (ms) by {}:\n\n| step |",
+        what_if.setting
+    );
+    for row in &what_if.rows {
+        let _ = write!(out, " {} |", row.value);
+    }
+    out.push_str("\n|---|");
+    for _ in &what_if.rows {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for step in steps {
+        let _ = write!(out, "| {step} |");
+        for row in &what_if.rows {
+            let cell = row
+                .step_p99_ms
+                .get(step)
+                .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}"));
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
 /// Renders the report as Markdown.
 pub fn render(report: &SimulationReport) -> String {
     let mut out = String::new();
@@ -30,7 +68,7 @@ pub fn render(report: &SimulationReport) -> String {
     let _ = writeln!(out, "# Simulation: {}\n", report.scenario);
     let _ = writeln!(
         out,
-        "{} days from {} ({} arrivals{}), then {} days for journeys in progress to finish. {} instance(s) x {} worker(s); service times from {}; postal temporary password valid {} days; fault profile {}; seed {}.\n",
+        "{} day(s) from {} ({} arrivals{}), then {} day(s) for journeys in progress to finish. {} instance(s) x {} worker(s); service times from {}; postal temporary password valid {} days; fault profile {}; seed {}.\n",
         settings.days,
         settings.first_day,
         settings.arrivals,
@@ -133,13 +171,13 @@ pub fn render(report: &SimulationReport) -> String {
         let kinds: Vec<&String> = report.journeys.keys().collect();
         let _ = write!(
             out,
-            "| {} | started | completed | success | letters | expired letters | slowest step p99 (ms) | queue wait p99 (ms) | cost |",
+            "| {} | started | completed | success | abandoned | in flight | letters | expired letters | slowest step p99 (ms) | queue wait p99 (ms) | cost |",
             what_if.setting
         );
         for kind in &kinds {
             let _ = write!(out, " {kind} median |");
         }
-        out.push_str("\n|---|---:|---:|---:|---:|---:|---|---:|---:|");
+        out.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|");
         for _ in &kinds {
             out.push_str("---:|");
         }
@@ -152,11 +190,13 @@ pub fn render(report: &SimulationReport) -> String {
                 .unwrap_or_default();
             let _ = write!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
                 row.value,
                 count(row.started),
                 count(row.completed),
                 percent(row.success_rate),
+                count(row.abandoned),
+                count(row.in_flight),
                 count(row.letters_mailed),
                 count(row.letters_expired),
                 slowest,
@@ -174,6 +214,7 @@ pub fn render(report: &SimulationReport) -> String {
             out.push('\n');
         }
         out.push('\n');
+        write_what_if_steps(&mut out, what_if);
     }
 
     out.push_str("## Journeys\n\n| journey | started | completed | success | failed | abandoned | in flight | p50 to recover | p90 | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");

@@ -56,6 +56,12 @@ pub struct ServiceTimes {
     pub source: String,
 }
 
+/// Service times read from a live run, with the scenario that run ran.
+pub struct Calibration {
+    pub times: ServiceTimes,
+    pub scenario: String,
+}
+
 /// Quantile points kept per calibrated step.
 pub const QUANTILES: usize = 256;
 
@@ -77,7 +83,7 @@ impl ServiceTimes {
 
     /// Reads each step's latency histogram from a live run's report.json.
     /// Steps the live run did not measure keep their time in `fallback`.
-    pub fn calibrated(report: &Path, fallback: ServiceTimes) -> anyhow::Result<Self> {
+    pub fn calibrated(report: &Path, fallback: ServiceTimes) -> anyhow::Result<Calibration> {
         let text = std::fs::read_to_string(report).map_err(|error| {
             fail(
                 ExitKind::InvalidInput,
@@ -87,6 +93,22 @@ impl ServiceTimes {
                 ),
             )
         })?;
+        let kind = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|value| {
+                value
+                    .get("kind")
+                    .and_then(|kind| kind.as_str().map(str::to_owned))
+            });
+        if kind.as_deref() == Some("simulation") {
+            return Err(fail(
+                ExitKind::InvalidInput,
+                format!(
+                    "{} is a simulation's report; calibrate from the report.json of a live run (`recoverylab run`)",
+                    report.display()
+                ),
+            ));
+        }
         let live: crate::report::Report = serde_json::from_str(&text).map_err(|error| {
             fail(
                 ExitKind::InvalidInput,
@@ -133,9 +155,12 @@ impl ServiceTimes {
                 ),
             ));
         }
-        Ok(Self {
-            steps,
-            source: report.display().to_string(),
+        Ok(Calibration {
+            times: Self {
+                steps,
+                source: report.display().to_string(),
+            },
+            scenario: live.scenario,
         })
     }
 
@@ -278,6 +303,28 @@ impl Plan {
             prices,
             surge_names,
         }
+    }
+
+    /// Returns what in the plan is valid but probably not meant, such as a
+    /// surge outside the days on which journeys start.
+    pub fn warnings(&self) -> Vec<String> {
+        let Starts::Open { shape, days } = &self.starts else {
+            return Vec::new();
+        };
+        let first = self.start.date();
+        let last = first + chrono::Duration::days(i64::from(*days) - 1);
+        shape
+            .surges
+            .iter()
+            .zip(&self.surge_names)
+            .filter(|(surge, _)| surge.last_day < first || surge.first_day > last)
+            .map(|(surge, name)| {
+                format!(
+                    "surge \"{name}\" ({} to {}) falls outside the days journeys start, {first} to {last}, so it changes nothing",
+                    surge.first_day, surge.last_day
+                )
+            })
+            .collect()
     }
 
     /// Days the report has a row for.

@@ -108,10 +108,12 @@ pub struct Summary {
     /// The day the most letters were mailed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busiest_letter_day: Option<DayCount>,
-    /// Journeys in progress, sampled each minute.
+    /// The most journeys in progress: each instance's highest count in a
+    /// minute, summed over instances, so at most a minute's starts above
+    /// the exact peak.
     pub peak_in_progress: Peak,
-    /// Journeys with a live server-side flow (not waiting for a letter),
-    /// sampled each minute.
+    /// The most journeys with a live server-side flow (not waiting for a
+    /// letter), counted as `peak_in_progress` is.
     pub peak_flows: Peak,
     /// Time a step waited for a worker, in microseconds.
     pub queue_wait_us: Percentiles,
@@ -211,28 +213,35 @@ pub struct WhatIfRow {
     pub completed: u64,
     pub success_rate: f64,
     pub failed: BTreeMap<String, u64>,
+    pub abandoned: u64,
+    pub in_flight: u64,
     pub letters_mailed: u64,
     pub letters_expired: u64,
     /// Median time to recover by journey kind, in hours.
     pub time_to_recover_p50_hours: BTreeMap<String, f64>,
     /// The step with the highest p99 latency, and that p99 in milliseconds.
     pub slowest_step: Option<(String, f64)>,
+    /// The p99 latency of every step, in milliseconds.
+    pub step_p99_ms: BTreeMap<String, f64>,
     pub queue_wait_p99_ms: f64,
     pub cost_total: f64,
 }
 
 /// Splits a time to recover, in hours, into a value, its decimals and the
-/// unit a reader takes in at a glance: seconds under a minute, minutes
-/// under an hour, hours under two days, then days.
+/// unit a reader takes in at a glance: milliseconds under a second, seconds
+/// under a minute, minutes under an hour, hours under two days, then days.
 pub fn recovery_time_unit(hours: f64) -> (f64, usize, &'static str) {
+    let seconds = hours * 3_600.0;
     if hours >= 48.0 {
         (hours / 24.0, 1, "d")
     } else if hours >= 1.0 {
         (hours, 1, "h")
-    } else if hours * 60.0 >= 1.0 {
-        (hours * 60.0, 0, "min")
+    } else if seconds >= 60.0 {
+        (seconds / 60.0, 0, "min")
+    } else if seconds >= 1.0 {
+        (seconds, 0, "s")
     } else {
-        (hours * 3_600.0, 0, "s")
+        (seconds * 1_000.0, 0, "ms")
     }
 }
 
@@ -244,9 +253,11 @@ fn rate(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Reads a quantile of a histogram of milliseconds, in hours to the
+/// millisecond.
 fn hours(histogram: &Histogram<u64>, quantile: f64) -> f64 {
-    let seconds = histogram.value_at_quantile(quantile) as f64;
-    (seconds / 3_600.0 * 1_000.0).round() / 1_000.0
+    let milliseconds = histogram.value_at_quantile(quantile) as f64;
+    milliseconds / 3_600_000.0
 }
 
 fn cents(value: f64) -> f64 {
@@ -349,7 +360,7 @@ impl SimulationReport {
             .filter(|kind| tally.kinds[kind.index()].started > 0)
             .map(|kind| {
                 let counts = &tally.kinds[kind.index()];
-                let recover = &counts.time_to_recover_s;
+                let recover = &counts.time_to_recover_ms;
                 let summary = JourneySummary {
                     started: counts.started,
                     completed: counts.completed,
@@ -530,6 +541,8 @@ impl SimulationReport {
             completed: self.summary.completed,
             success_rate: self.summary.success_rate,
             failed,
+            abandoned: self.summary.abandoned,
+            in_flight: self.summary.in_flight,
             letters_mailed: self.summary.letters_mailed,
             letters_expired: self.summary.letters_expired,
             time_to_recover_p50_hours: self
@@ -542,6 +555,11 @@ impl SimulationReport {
                 })
                 .collect(),
             slowest_step,
+            step_p99_ms: self
+                .steps
+                .iter()
+                .map(|(name, step)| (name.clone(), step.latency_us.p99 as f64 / 1_000.0))
+                .collect(),
             queue_wait_p99_ms: self.summary.queue_wait_us.p99 as f64 / 1_000.0,
             cost_total: self.summary.cost.total,
         }

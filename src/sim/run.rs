@@ -105,9 +105,16 @@ impl FromStr for WhatIfArg {
             .collect::<Result<Vec<f64>, String>>()?;
         if values.len() < 2 || values.len() > 12 {
             return Err(format!(
-                "{text:?} gives {} values; give 2 to 12 values to compare",
+                "{text:?} gives {} value(s); give 2 to 12 values to compare",
                 values.len()
             ));
+        }
+        for (index, value) in values.iter().enumerate() {
+            if values[..index].contains(value) {
+                return Err(format!(
+                    "{text:?} gives {value} twice; give each value once"
+                ));
+            }
         }
         Ok(Self { setting, values })
     }
@@ -143,6 +150,21 @@ impl WhatIfArg {
         Ok(())
     }
 
+    /// Returns the value of the setting in `plan`.
+    pub fn value_in(&self, plan: &Plan) -> f64 {
+        match self.setting {
+            Setting::PostalValidityDays => {
+                plan.policy.postal_temporary_password_validity.num_days() as f64
+            }
+            Setting::WorkersPerInstance => f64::from(plan.workers_per_instance),
+            Setting::JourneysPerDay => match &plan.starts {
+                Starts::Open { shape, .. } => shape.journeys_per_day,
+                Starts::Replay { .. } => f64::NAN,
+            },
+            Setting::AbandonProbability => plan.abandon_probability,
+        }
+    }
+
     /// Returns `plan` with the setting at `value`.
     pub fn apply(&self, plan: &Plan, value: f64) -> Plan {
         let mut plan = plan.clone();
@@ -171,6 +193,10 @@ pub fn simulate(plan: &Plan, what_if: Option<&WhatIfArg>, threads: usize) -> Sim
             .values
             .iter()
             .map(|value| {
+                // The scenario's own value needs no second run.
+                if *value == what_if.value_in(plan) {
+                    return report.what_if_row(format_value(*value));
+                }
                 let variant = what_if.apply(plan, *value);
                 let variant_report = SimulationReport::new(&variant, &run_plan(&variant, threads));
                 variant_report.what_if_row(format_value(*value))

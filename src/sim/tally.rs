@@ -58,8 +58,8 @@ pub struct KindTally {
     pub completed: u64,
     pub failed: BTreeMap<&'static str, u64>,
     pub abandoned: u64,
-    /// Start to completion of completed journeys, in seconds.
-    pub time_to_recover_s: Histogram<u64>,
+    /// Start to completion of completed journeys, in milliseconds.
+    pub time_to_recover_ms: Histogram<u64>,
 }
 
 impl Default for KindTally {
@@ -69,7 +69,7 @@ impl Default for KindTally {
             completed: 0,
             failed: BTreeMap::new(),
             abandoned: 0,
-            time_to_recover_s: new_histogram(),
+            time_to_recover_ms: new_histogram(),
         }
     }
 }
@@ -99,10 +99,10 @@ pub struct Tally {
     pub days: Vec<DayTally>,
     /// Each day's queue wait, in microseconds.
     pub day_wait_us: Vec<Histogram<u64>>,
-    /// Journeys in progress at the start of each minute.
+    /// The highest count of journeys in progress in each minute.
     pub in_progress_by_minute: Vec<u32>,
-    /// Journeys with a live server-side flow at the start of each minute:
-    /// in progress and not waiting for a letter.
+    /// The highest count of journeys with a live server-side flow in each
+    /// minute: in progress and not waiting for a letter.
     pub flows_by_minute: Vec<u32>,
     pub kinds: [KindTally; 5],
     pub steps: Vec<StepTally>,
@@ -165,8 +165,8 @@ impl Tally {
             for (reason, count) in &theirs.failed {
                 *kind.failed.entry(reason).or_default() += count;
             }
-            kind.time_to_recover_s
-                .add(&theirs.time_to_recover_s)
+            kind.time_to_recover_ms
+                .add(&theirs.time_to_recover_ms)
                 .expect("auto-resizing histograms merge");
         }
         for (step, theirs) in self.steps.iter_mut().zip(&other.steps) {

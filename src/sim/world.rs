@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use super::arrivals::Arrivals;
 use super::capacity::WorkerPool;
@@ -211,8 +211,11 @@ struct Records {
 }
 
 /// A journey in progress.
-#[derive(Default)]
 struct Walk {
+    /// The journey's own random numbers. Every draw of the journey comes
+    /// from them, so a what-if run that changes one setting gives each
+    /// journey the same draws, and rows differ by the setting's effect.
+    rng: SmallRng,
     kind: Option<JourneyKind>,
     phase: Phase,
     started_us: u64,
@@ -237,6 +240,29 @@ struct Walk {
     /// gone and the letter travels.
     temporary_expires_us: u64,
     records: Option<Box<Records>>,
+}
+
+impl Default for Walk {
+    fn default() -> Self {
+        Self {
+            rng: SmallRng::seed_from_u64(0),
+            kind: None,
+            phase: Phase::default(),
+            started_us: 0,
+            user: 0,
+            remaining: 0,
+            factor: None,
+            mailbox: None,
+            resends: 0,
+            sent: 0,
+            provider_tries: 0,
+            too_soon: 0,
+            last_failed: false,
+            switched: false,
+            temporary_expires_us: 0,
+            records: None,
+        }
+    }
 }
 
 impl Walk {
@@ -283,7 +309,11 @@ enum Delivery {
 /// One shard's run.
 pub struct Shard<'p> {
     plan: &'p Plan,
-    rng: ChaCha8Rng,
+    /// The random numbers of the journey being handled, swapped in from
+    /// its `Walk` for the event.
+    rng: SmallRng,
+    /// The seed that journeys' seeds derive from.
+    journey_seed: u64,
     queue: EventQueue<u64>,
     pool: WorkerPool,
     walks: Vec<Walk>,
@@ -296,6 +326,12 @@ pub struct Shard<'p> {
     started: u64,
     in_progress: u32,
     reading_letters: u32,
+    /// When the step of the event being handled is answered: its arrival,
+    /// then its response once served, provider calls included.
+    answered_at: u64,
+    /// The highest counts in the minute in progress.
+    minute_peak_in_progress: u32,
+    minute_peak_flows: u32,
     letters_in_transit: u64,
     next_minute: usize,
     user_cycle: Vec<JourneyKind>,
@@ -341,7 +377,8 @@ impl<'p> Shard<'p> {
         };
         let mut shard = Self {
             plan,
-            rng: ChaCha8Rng::seed_from_u64(shard_seed(plan.seed, index, 2)),
+            rng: SmallRng::seed_from_u64(0),
+            journey_seed: shard_seed(plan.seed, index, 2),
             queue,
             pool: WorkerPool::new(plan.workers_per_instance as usize),
             walks: Vec::new(),
@@ -353,6 +390,9 @@ impl<'p> Shard<'p> {
             started: 0,
             in_progress: 0,
             reading_letters: 0,
+            answered_at: 0,
+            minute_peak_in_progress: 0,
+            minute_peak_flows: 0,
             letters_in_transit: 0,
             next_minute: 0,
             user_cycle: plan.mix.user_cycle(),
@@ -405,6 +445,13 @@ impl<'p> Shard<'p> {
             }
         }
         self.sample_minutes(horizon);
+        // A run that stops inside a minute, as a replayed [load] does,
+        // keeps that minute's peaks and the letters in transit at its end.
+        if self.next_minute < self.tally.in_progress_by_minute.len() {
+            let day = self.next_minute / 1_440;
+            self.close_minute();
+            self.tally.days[day].letters_in_transit = self.letters_in_transit;
+        }
         for walk in &self.walks {
             if let Some(kind) = walk.kind {
                 self.tally.in_flight[kind.index()] += 1;
@@ -413,19 +460,34 @@ impl<'p> Shard<'p> {
         self.tally
     }
 
-    /// Samples the journeys in progress at every minute up to `now`, and the
-    /// letters in transit at every day's end.
+    /// Closes every minute that ended by `now`: keeps its highest counts of
+    /// journeys in progress and live flows, and at a day's last minute the
+    /// letters in transit at midnight.
     fn sample_minutes(&mut self, now: u64) {
         let minutes = self.tally.in_progress_by_minute.len();
-        while self.next_minute < minutes && (self.next_minute as u64) * 60 * SECOND_US <= now {
-            let minute = self.next_minute;
-            self.tally.in_progress_by_minute[minute] = self.in_progress;
-            self.tally.flows_by_minute[minute] = self.in_progress - self.reading_letters;
-            if minute % 1_440 == 1_439 {
-                self.tally.days[minute / 1_440].letters_in_transit = self.letters_in_transit;
-            }
-            self.next_minute += 1;
+        while self.next_minute < minutes && (self.next_minute as u64 + 1) * 60 * SECOND_US <= now {
+            self.close_minute();
         }
+    }
+
+    fn close_minute(&mut self) {
+        let minute = self.next_minute;
+        self.tally.in_progress_by_minute[minute] = self.minute_peak_in_progress;
+        self.tally.flows_by_minute[minute] = self.minute_peak_flows;
+        if minute % 1_440 == 1_439 {
+            self.tally.days[minute / 1_440].letters_in_transit = self.letters_in_transit;
+        }
+        self.minute_peak_in_progress = self.in_progress;
+        self.minute_peak_flows = self.in_progress - self.reading_letters;
+        self.next_minute += 1;
+    }
+
+    /// Raises the minute's peaks to the current counts.
+    fn note_levels(&mut self) {
+        self.minute_peak_in_progress = self.minute_peak_in_progress.max(self.in_progress);
+        self.minute_peak_flows = self
+            .minute_peak_flows
+            .max(self.in_progress - self.reading_letters);
     }
 
     fn day(&self, now: u64) -> usize {
@@ -437,18 +499,28 @@ impl<'p> Shard<'p> {
     }
 
     fn start(&mut self, now: u64, kind: JourneyKind, user: u32, remaining: u32) {
+        // An open arrival is the n-th of its shard; a replayed user's journey
+        // is its user's n-th. Both orders stay the same whatever a what-if
+        // run changes.
+        let ordinal = match user {
+            u32::MAX => self.started,
+            user => (u64::from(user) << 32) | u64::from(remaining),
+        };
+        let mut rng = SmallRng::seed_from_u64(shard_seed(self.journey_seed, 0, ordinal));
         self.started += 1;
         self.in_progress += 1;
+        self.note_levels();
         let day = self.day(now);
         self.tally.days[day].started += 1;
         self.tally.kind(kind).started += 1;
         let factor = match kind {
             JourneyKind::TempPasswordPostal => SecondFactor::Email,
             JourneyKind::TempPasswordEmail => SecondFactor::Sms,
-            _ if self.rng.random_bool(0.5) => SecondFactor::Email,
+            _ if rng.random_bool(0.5) => SecondFactor::Email,
             _ => SecondFactor::Sms,
         };
         let walk = Walk {
+            rng,
             kind: Some(kind),
             phase: Phase::First,
             started_us: now,
@@ -472,7 +544,12 @@ impl<'p> Shard<'p> {
 
     fn act(&mut self, slot: u32, now: u64) {
         let mut walk = std::mem::take(&mut self.walks[slot as usize]);
+        self.answered_at = now;
+        std::mem::swap(&mut self.rng, &mut walk.rng);
         let next = self.advance(&mut walk, now);
+        std::mem::swap(&mut self.rng, &mut walk.rng);
+        // A journey ends when the person has the answer to its last step.
+        let ended = self.answered_at;
         match next {
             Next::At(at, phase) => {
                 walk.phase = phase;
@@ -480,10 +557,10 @@ impl<'p> Shard<'p> {
                 self.queue.push(at, u64::from(slot));
             }
             Next::Completed | Next::Failed(_) | Next::Abandoned => {
-                self.end(&walk, now, &next);
+                self.end(&walk, ended, &next);
                 self.free.push(slot);
-                if walk.remaining > 0 && now < self.plan.horizon_us {
-                    self.start(now, walk.kind(), walk.user, walk.remaining - 1);
+                if walk.remaining > 0 && ended < self.plan.horizon_us {
+                    self.start(ended, walk.kind(), walk.user, walk.remaining - 1);
                 }
             }
         }
@@ -496,9 +573,9 @@ impl<'p> Shard<'p> {
         match next {
             Next::Completed => {
                 kind.completed += 1;
-                let seconds = (now - walk.started_us) / SECOND_US;
-                kind.time_to_recover_s
-                    .record(seconds.max(1))
+                let milliseconds = (now - walk.started_us) / 1_000;
+                kind.time_to_recover_ms
+                    .record(milliseconds.max(1))
                     .expect("auto-resizing histograms take any value");
                 self.tally.days[day].completed += 1;
             }
@@ -528,6 +605,7 @@ impl<'p> Shard<'p> {
         let day = self.day(now);
         let _ = self.tally.day_wait_us[day].record(served.wait_us);
         self.tally.days[day].steps += 1;
+        self.answered_at = served.done_at_us;
         served.done_at_us
     }
 
@@ -664,6 +742,7 @@ impl<'p> Shard<'p> {
                     }
                     Wait::Failed | Wait::TimedOut => {
                         self.reading_letters -= 1;
+                        self.note_levels();
                         if wait == Wait::TimedOut {
                             return Next::Failed("postal_not_delivered");
                         }
@@ -677,6 +756,7 @@ impl<'p> Shard<'p> {
             }
             Phase::LetterRead => {
                 self.reading_letters -= 1;
+                self.note_levels();
                 self.then_think(now, Phase::TemporarySignIn)
             }
             Phase::TemporaryEmailWaitEnds(wait) => match wait {
@@ -873,6 +953,7 @@ impl<'p> Shard<'p> {
         };
         let sent = self.send(provider, now);
         let done = done + sent.extra_us;
+        self.answered_at = done;
         if !sent.accepted {
             let error = StepError::ProviderUnavailable {
                 provider: provider.name(),
@@ -975,6 +1056,7 @@ impl<'p> Shard<'p> {
         };
         let sent = self.send(provider, now);
         let done = done + sent.extra_us;
+        self.answered_at = done;
         if !sent.accepted {
             let error = StepError::ProviderUnavailable {
                 provider: provider.name(),

@@ -67,7 +67,7 @@ fn write_settings(out: &mut String, report: &SimulationReport) {
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "<p id=\"settings\">{} days from {} ({} arrivals{}), then {} days for journeys in progress to finish. \
+        "<p id=\"settings\">{} day(s) from {} ({} arrivals{}), then {} day(s) for journeys in progress to finish. \
          {} instance(s) × {} worker(s); service times from {}; postal temporary password valid {} days; \
          fault profile {}; seed {}.</p>",
         count(u64::from(settings.days)),
@@ -198,7 +198,7 @@ fn write_what_if(out: &mut String, report: &SimulationReport, what_if: &WhatIf) 
     let _ = writeln!(
         out,
         "<section id=\"what-if\">\n<h2>What if: {}</h2>\n\
-         <p>The scenario run again once per value of {}, with everything else unchanged.</p>",
+         <p>The scenario ran once per value of {}, with everything else unchanged.</p>",
         Escape(&what_if.setting),
         Escape(&what_if.setting)
     );
@@ -220,6 +220,8 @@ fn write_what_if(out: &mut String, report: &SimulationReport, what_if: &WhatIf) 
         "#completed".to_owned(),
         "#success".to_owned(),
         "#failed".to_owned(),
+        "#abandoned".to_owned(),
+        "#in flight".to_owned(),
         "#letters".to_owned(),
         "#expired letters".to_owned(),
         "slowest step".to_owned(),
@@ -237,6 +239,8 @@ fn write_what_if(out: &mut String, report: &SimulationReport, what_if: &WhatIf) 
         number_cell(out, &count(row.completed));
         number_cell(out, &percent(row.success_rate));
         number_cell(out, &count(row.failed.values().sum()));
+        number_cell(out, &count(row.abandoned));
+        number_cell(out, &count(row.in_flight));
         number_cell(out, &count(row.letters_mailed));
         number_cell(out, &count(row.letters_expired));
         match &row.slowest_step {
@@ -261,7 +265,42 @@ fn write_what_if(out: &mut String, report: &SimulationReport, what_if: &WhatIf) 
         out.push_str("</tr>\n");
     }
     close_table(out);
+    write_what_if_steps(out, what_if);
     out.push_str("</section>\n");
+}
+
+/// Writes each step's p99 latency for each what-if value.
+fn write_what_if_steps(out: &mut String, what_if: &WhatIf) {
+    let steps: BTreeSet<&str> = what_if
+        .rows
+        .iter()
+        .flat_map(|row| row.step_p99_ms.keys().map(String::as_str))
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<h3>p99 latency per step (ms) by {}</h3>",
+        Escape(&what_if.setting)
+    );
+    let mut columns = vec!["step".to_owned()];
+    columns.extend(what_if.rows.iter().map(|row| format!("#{}", row.value)));
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    open_table(out, &columns);
+    for step in steps {
+        out.push_str("<tr>");
+        text_cell(out, step);
+        for row in &what_if.rows {
+            let cell = row
+                .step_p99_ms
+                .get(step)
+                .map_or_else(|| "-".to_owned(), |ms| format_number(*ms, 2));
+            number_cell(out, &cell);
+        }
+        out.push_str("</tr>\n");
+    }
+    close_table(out);
 }
 
 fn write_journeys(out: &mut String, report: &SimulationReport) {
@@ -500,7 +539,7 @@ fn write_day_charts(out: &mut String, days: &[Day]) {
     chart::line_chart(
         out,
         "concurrency-per-day",
-        "Peak journeys in progress and peak live server-side flows per day, sampled each minute",
+        "Peak journeys in progress and peak live server-side flows per day: the highest count in a minute, summed over instances",
         (X_TITLE, "journeys"),
         &[
             Series {
@@ -700,14 +739,20 @@ currency = "USD"
             "section headings in order"
         );
         let subheadings: Vec<String> = document.select(&selector("h3")).map(text_of).collect();
-        assert_eq!(subheadings, ["Failures by reason"]);
+        assert_eq!(
+            subheadings,
+            [
+                "p99 latency per step (ms) by postal_validity_days",
+                "Failures by reason"
+            ]
+        );
         let settings = document
             .select(&selector("p#settings"))
             .next()
             .map(text_of)
             .expect("settings paragraph");
         assert!(
-            settings.starts_with("6 days from 2026-07-03 (open arrivals, 1,200 journeys per ordinary day), then 20 days"),
+            settings.starts_with("6 day(s) from 2026-07-03 (open arrivals, 1,200 journeys per ordinary day), then 20 day(s)"),
             "settings: {settings}"
         );
     }
@@ -905,9 +950,24 @@ currency = "USD"
         let (report, html) = page();
         let what_if = report.what_if.as_ref().expect("a what-if run");
         let document = Html::parse_document(html);
-        let rows = table(&document, "#what-if tbody tr");
+        let tables: Vec<_> = document.select(&selector("#what-if table")).collect();
+        assert_eq!(tables.len(), 2, "the summary and the p99 of each step");
+        let rows = table(&document, "#what-if div:first-of-type table tbody tr");
         let values: Vec<&str> = rows.iter().map(|row| row[0].as_str()).collect();
         assert_eq!(values, ["3", "30"]);
+        let step_rows = table(&document, "#what-if div:last-of-type table tbody tr");
+        let sign_in = step_rows
+            .iter()
+            .find(|row| row[0] == "sign_in.password")
+            .expect("a row for sign_in.password");
+        for (cell, row) in sign_in[1..].iter().zip(&what_if.rows) {
+            assert_eq!(
+                *cell,
+                format_number(row.step_p99_ms["sign_in.password"], 2),
+                "{}",
+                row.value
+            );
+        }
         for (row, expected) in rows.iter().zip(&what_if.rows) {
             assert_eq!(
                 row[1],
@@ -916,7 +976,7 @@ currency = "USD"
                 expected.value
             );
             assert_eq!(
-                row[6],
+                row[8],
                 count(expected.letters_expired),
                 "{} expired",
                 expected.value
