@@ -486,72 +486,67 @@ fn per_day(days: &[Day], pick: fn(&Day) -> u64) -> Vec<Option<(f64, f64)>> {
         .collect()
 }
 
-fn write_day_charts(out: &mut String, days: &[Day]) {
-    const X_TITLE: &str = "day of the run";
-    chart::line_chart(
-        out,
+/// One per-day chart: its name, caption, y-axis title and lines.
+type DayChart = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, fn(&Day) -> u64)],
+);
+
+const DAY_CHARTS: [DayChart; 4] = [
+    (
         "journeys-per-day",
         "Journeys started, completed, failed and abandoned per day",
-        (X_TITLE, "journeys"),
+        "journeys",
         &[
-            Series {
-                name: "started",
-                points: per_day(days, |day| day.started),
-            },
-            Series {
-                name: "completed",
-                points: per_day(days, |day| day.completed),
-            },
-            Series {
-                name: "failed",
-                points: per_day(days, |day| day.failed),
-            },
-            Series {
-                name: "abandoned",
-                points: per_day(days, |day| day.abandoned),
-            },
+            ("started", |day| day.started),
+            ("completed", |day| day.completed),
+            ("failed", |day| day.failed),
+            ("abandoned", |day| day.abandoned),
         ],
-    );
-    chart::line_chart(
-        out,
+    ),
+    (
         "messages-per-day",
-        "Emails and SMS sent and letters mailed per day, and letters in transit at the day's end",
-        (X_TITLE, "messages"),
+        "Emails and SMS sent per day",
+        "messages",
         &[
-            Series {
-                name: "emails",
-                points: per_day(days, |day| day.emails_sent),
-            },
-            Series {
-                name: "SMS",
-                points: per_day(days, |day| day.sms_sent),
-            },
-            Series {
-                name: "letters mailed",
-                points: per_day(days, |day| day.letters_mailed),
-            },
-            Series {
-                name: "letters in transit",
-                points: per_day(days, |day| day.letters_in_transit),
-            },
+            ("emails", |day| day.emails_sent),
+            ("SMS", |day| day.sms_sent),
         ],
-    );
-    chart::line_chart(
-        out,
+    ),
+    (
+        "letters-per-day",
+        "Letters mailed per day, and letters in transit at the day's end",
+        "letters",
+        &[
+            ("letters mailed", |day| day.letters_mailed),
+            ("letters in transit", |day| day.letters_in_transit),
+        ],
+    ),
+    (
         "concurrency-per-day",
         "Peak journeys in progress and peak live server-side flows per day: the highest count in a minute, summed over instances",
-        (X_TITLE, "journeys"),
+        "journeys",
         &[
-            Series {
-                name: "peak in progress",
-                points: per_day(days, |day| day.peak_in_progress),
-            },
-            Series {
-                name: "peak live flows",
-                points: per_day(days, |day| day.peak_flows),
-            },
+            ("peak in progress", |day| day.peak_in_progress),
+            ("peak live flows", |day| day.peak_flows),
         ],
-    );
+    ),
+];
+
+/// Draws the per-day charts, x being the day of the run from 1.
+fn write_day_charts(out: &mut String, days: &[Day]) {
+    for (name, caption, y_title, lines) in DAY_CHARTS {
+        let series: Vec<Series<'_>> = lines
+            .iter()
+            .map(|(line, pick)| Series {
+                name: line,
+                points: per_day(days, *pick),
+            })
+            .collect();
+        chart::line_chart(out, name, caption, ("day of the run", y_title), &series);
+    }
 }
 
 /// Writes one row per day. Weekends and US federal holidays get the
@@ -811,6 +806,7 @@ currency = "USD"
                 "step-latency",
                 "journeys-per-day",
                 "messages-per-day",
+                "letters-per-day",
                 "concurrency-per-day",
             ],
             "charts in page order"
