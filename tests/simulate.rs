@@ -218,11 +218,13 @@ fn what_if_compares_postal_validity() {
             .args(["--what-if", "postal_validity_days=7,30", "--out"])
             .arg(&out),
     );
+
     let report = read_json(&out.join("report.json"));
     let what_if = &report["what_if"];
     assert_eq!(what_if["setting"], "postal_validity_days");
     let rows = what_if["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
+
     let expired = |row: &Value| row["letters_expired"].as_u64().unwrap();
     // Transit alone is 5 to 10 business days, so a 7-day password mostly
     // expires in the mail, and a 30-day one almost never does.
@@ -233,9 +235,11 @@ fn what_if_compares_postal_validity() {
         rows[1]
     );
     assert_eq!(rows[1]["started"], report["summary"]["started"]);
+
     // Each journey keeps its own draws in every row, and validity cannot
     // change how many letters go out, so the counts match exactly.
     assert_eq!(rows[0]["letters_mailed"], rows[1]["letters_mailed"]);
+
     let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(markdown.contains("## What if: postal_validity_days"));
 }
@@ -367,7 +371,7 @@ fn bad_input_fails_before_running() {
 }
 
 #[test]
-fn sms_outage_moves_codes_to_email_live_and_simulated() {
+fn sms_outage_moves_codes_to_email() {
     let folder = tempfile::tempdir().unwrap();
     let profile = folder.path().join("sms-down.toml");
     std::fs::write(

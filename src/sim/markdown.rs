@@ -240,20 +240,10 @@ pub fn render(report: &SimulationReport) -> String {
             cell(|hours| hours.p99),
         );
     }
-    let failures: Vec<(String, u64)> = report
-        .journeys
-        .iter()
-        .flat_map(|(kind, journey)| {
-            journey
-                .failed
-                .iter()
-                .map(move |(reason, count)| (format!("{kind}: {reason}"), *count))
-        })
-        .collect();
-    if !failures.is_empty() {
+    if report.failures().next().is_some() {
         out.push_str("\nFailures by reason:\n\n");
-        for (reason, number) in failures {
-            let _ = writeln!(out, "- {reason}: {}", count(number));
+        for (kind, reason, number) in report.failures() {
+            let _ = writeln!(out, "- {kind}: {reason}: {}", count(number));
         }
     }
 

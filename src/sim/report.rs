@@ -108,12 +108,12 @@ pub struct Summary {
     /// The day the most letters were mailed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub busiest_letter_day: Option<DayCount>,
-    /// The most journeys in progress: each instance's highest count in a
-    /// minute, summed over instances, so at most a minute's starts above
-    /// the exact peak.
+    /// The maximum of journeys in progress: each instance's highest count in
+    /// a minute, summed over instances. It exceeds the exact peak by at most
+    /// a minute's starts.
     pub peak_in_progress: Peak,
-    /// The most journeys with a live server-side flow (not waiting for a
-    /// letter), counted as `peak_in_progress` is.
+    /// The maximum of journeys with a live server-side flow (not waiting for
+    /// a letter), counted as `peak_in_progress` is.
     pub peak_flows: Peak,
     /// Time a step waited for a worker, in microseconds.
     pub queue_wait_us: Percentiles,
@@ -264,7 +264,7 @@ fn cents(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-/// The minute `minute` of the run as `YYYY-MM-DD HH:MM`.
+/// Formats minute `minute` of the run as `YYYY-MM-DD HH:MM`.
 fn minute_label(plan: &Plan, minute: usize) -> String {
     (plan.start + chrono::Duration::minutes(minute as i64))
         .format("%Y-%m-%d %H:%M")
@@ -439,6 +439,11 @@ impl SimulationReport {
         };
 
         let in_flight: u64 = tally.in_flight.iter().sum();
+        // The run's queue wait is the sum of the days', recorded once per step.
+        let mut queue_wait = super::tally::new_histogram();
+        for day in &tally.day_wait_us {
+            queue_wait.add(day).expect("auto-resizing histograms merge");
+        }
         Self {
             kind: "simulation".to_owned(),
             schema_version: SIMULATION_SCHEMA_VERSION,
@@ -487,7 +492,7 @@ impl SimulationReport {
                 busiest_letter_day,
                 peak_in_progress: peak(plan, &tally.in_progress_by_minute),
                 peak_flows: peak(plan, &tally.flows_by_minute),
-                queue_wait_us: Percentiles::from_histogram(&tally.wait_us, 1),
+                queue_wait_us: Percentiles::from_histogram(&queue_wait, 1),
                 cost: Cost {
                     email: cents(totals.emails_sent as f64 * prices.email),
                     sms: cents(totals.sms_sent as f64 * prices.sms),
@@ -519,6 +524,17 @@ impl SimulationReport {
                     + journey.failed.values().sum::<u64>()
                     + journey.abandoned
                     + journey.in_flight
+        })
+    }
+
+    /// Lists the failed journeys as (journey kind, reason, count), by kind
+    /// and then by reason.
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &str, u64)> + '_ {
+        self.journeys.iter().flat_map(|(kind, journey)| {
+            journey
+                .failed
+                .iter()
+                .map(move |(reason, count)| (kind.as_str(), reason.as_str(), *count))
         })
     }
 

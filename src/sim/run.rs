@@ -226,7 +226,8 @@ mod tests {
     use crate::config::scenario::parse_scenario;
     use crate::providers::profile::FaultProfile;
 
-    /// A one-day open run of `mix` with the providers of `profile`.
+    /// Simulates one day of open arrivals of `mix` with the providers of
+    /// `profile`.
     fn report(mix: &str, profile: &str) -> SimulationReport {
         let text = format!(
             r#"

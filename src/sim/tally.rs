@@ -1,4 +1,5 @@
-//! What one shard counts as it runs, merged across shards in shard order.
+//! The counters and histograms of one shard, merged across shards in shard
+//! order.
 
 use std::collections::BTreeMap;
 
@@ -106,12 +107,11 @@ pub struct Tally {
     pub flows_by_minute: Vec<u32>,
     pub kinds: [KindTally; 5],
     pub steps: Vec<StepTally>,
-    pub wait_us: Histogram<u64>,
     /// Journeys still in progress when the run stopped, by kind.
     pub in_flight: [u64; 5],
 }
 
-/// A histogram of 3 significant digits that grows to fit any value.
+/// Creates a histogram of 3 significant digits that grows to fit any value.
 pub fn new_histogram() -> Histogram<u64> {
     let mut histogram = Histogram::new(3).expect("3 significant digits are valid");
     histogram.auto(true);
@@ -130,7 +130,6 @@ impl Tally {
             steps: (0..STEP_NAMES.len())
                 .map(|_| StepTally::default())
                 .collect(),
-            wait_us: new_histogram(),
             in_flight: [0; 5],
         }
     }
@@ -178,9 +177,6 @@ impl Tally {
                 .add(&theirs.latency_us)
                 .expect("auto-resizing histograms merge");
         }
-        self.wait_us
-            .add(&other.wait_us)
-            .expect("auto-resizing histograms merge");
         for (count, theirs) in self.in_flight.iter_mut().zip(other.in_flight) {
             *count += theirs;
         }

@@ -76,51 +76,44 @@ struct Steps {
 /// A step this kind never takes.
 const NONE: u8 = u8::MAX;
 
+/// The steps of no journey, which each kind's entry below starts from.
+const NO_STEPS: Steps = Steps {
+    first: NONE,
+    cannot_remember: NONE,
+    accept_terms: NONE,
+    verify_address: NONE,
+    send: NONE,
+    answers: NONE,
+    channel: NONE,
+    sign_in: NONE,
+    confirm_contact: NONE,
+    code: NONE,
+    resend: NONE,
+    new_password: NONE,
+    final_terms: NONE,
+};
+
+/// The steps of each kind, indexed like [`JourneyKind::ALL`].
 const STEPS: [Steps; 5] = [
     Steps {
         first: step("sign_in.password"),
-        cannot_remember: NONE,
-        accept_terms: NONE,
-        verify_address: NONE,
-        send: NONE,
-        answers: NONE,
-        channel: NONE,
-        sign_in: NONE,
-        confirm_contact: NONE,
         code: step("sign_in.code"),
         resend: step("sign_in.resend_code"),
-        new_password: NONE,
-        final_terms: NONE,
+        ..NO_STEPS
     },
     Steps {
         first: step("forgot_username.identity"),
-        cannot_remember: NONE,
-        accept_terms: NONE,
-        verify_address: NONE,
-        send: NONE,
-        answers: NONE,
-        channel: NONE,
-        sign_in: NONE,
-        confirm_contact: NONE,
-        code: NONE,
-        resend: NONE,
-        new_password: NONE,
-        final_terms: NONE,
+        ..NO_STEPS
     },
     Steps {
         first: step("forgot_password.identity"),
-        cannot_remember: NONE,
-        accept_terms: NONE,
-        verify_address: NONE,
-        send: NONE,
         answers: step("forgot_password.answers"),
         channel: step("forgot_password.channel"),
-        sign_in: NONE,
-        confirm_contact: NONE,
         code: step("forgot_password.code"),
         resend: step("forgot_password.resend_code"),
         new_password: step("forgot_password.new_password"),
         final_terms: step("forgot_password.accept_terms"),
+        ..NO_STEPS
     },
     Steps {
         first: step("temp_password_postal.identity"),
@@ -128,34 +121,30 @@ const STEPS: [Steps; 5] = [
         accept_terms: step("temp_password_postal.accept_terms"),
         verify_address: step("temp_password_postal.verify_address"),
         send: step("temp_password_postal.mail"),
-        answers: NONE,
-        channel: NONE,
         sign_in: step("temp_password_postal.sign_in"),
         confirm_contact: step("temp_password_postal.confirm_contact"),
         code: step("temp_password_postal.code"),
         resend: step("temp_password_postal.resend_code"),
         new_password: step("temp_password_postal.new_password"),
         final_terms: step("temp_password_postal.final_terms"),
+        ..NO_STEPS
     },
     Steps {
         first: step("temp_password_email.identity"),
         cannot_remember: step("temp_password_email.cannot_remember"),
-        accept_terms: NONE,
-        verify_address: NONE,
         send: step("temp_password_email.send"),
-        answers: NONE,
-        channel: NONE,
         sign_in: step("temp_password_email.sign_in"),
         confirm_contact: step("temp_password_email.confirm_contact"),
         code: step("temp_password_email.code"),
         resend: step("temp_password_email.resend_code"),
         new_password: step("temp_password_email.new_password"),
         final_terms: step("temp_password_email.final_terms"),
+        ..NO_STEPS
     },
 ];
 
-/// How many times a person asks again for a message that did not come, as
-/// the live driver does.
+/// Resends a person requests for a message that did not come, as the live
+/// driver does.
 const MAX_RESENDS: u8 = 3;
 /// How many times a person retries a resend the service calls too soon.
 const TOO_SOON_TRIES: u8 = 3;
@@ -326,9 +315,12 @@ pub struct Shard<'p> {
     started: u64,
     in_progress: u32,
     reading_letters: u32,
-    /// When the step of the event being handled is answered: its arrival,
-    /// then its response once served, provider calls included.
+    /// The time the person receives the response to the event's step: the
+    /// event's time, then the response's time once the step is served,
+    /// provider calls included.
     answered_at: u64,
+    /// The event's time on the rules' clock, converted once per event.
+    event_at: DateTime<Utc>,
     /// The highest counts in the minute in progress.
     minute_peak_in_progress: u32,
     minute_peak_flows: u32,
@@ -350,7 +342,7 @@ impl<'p> Shard<'p> {
     pub fn new(plan: &'p Plan, index: u32) -> Self {
         let shards = plan.instances;
         // Events more than an hour ahead, letters above all, wait in hourly
-        // buckets, so the heap holds the journeys of the coming hour.
+        // buckets, so the heap contains the journeys of the coming hour.
         let mut queue = EventQueue::with_bucket_width(HOUR_US);
         let arrivals = match &plan.starts {
             Starts::Open { shape, days } => {
@@ -391,6 +383,7 @@ impl<'p> Shard<'p> {
             in_progress: 0,
             reading_letters: 0,
             answered_at: 0,
+            event_at: plan.start.and_utc(),
             minute_peak_in_progress: 0,
             minute_peak_flows: 0,
             letters_in_transit: 0,
@@ -507,18 +500,21 @@ impl<'p> Shard<'p> {
             user => (u64::from(user) << 32) | u64::from(remaining),
         };
         let mut rng = SmallRng::seed_from_u64(shard_seed(self.journey_seed, 0, ordinal));
+
         self.started += 1;
         self.in_progress += 1;
         self.note_levels();
         let day = self.day(now);
         self.tally.days[day].started += 1;
         self.tally.kind(kind).started += 1;
+
         let factor = match kind {
             JourneyKind::TempPasswordPostal => SecondFactor::Email,
             JourneyKind::TempPasswordEmail => SecondFactor::Sms,
             _ if rng.random_bool(0.5) => SecondFactor::Email,
             _ => SecondFactor::Sms,
         };
+
         let walk = Walk {
             rng,
             kind: Some(kind),
@@ -529,6 +525,7 @@ impl<'p> Shard<'p> {
             factor: Some(factor),
             ..Walk::default()
         };
+
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.walks[slot as usize] = walk;
@@ -545,10 +542,11 @@ impl<'p> Shard<'p> {
     fn act(&mut self, slot: u32, now: u64) {
         let mut walk = std::mem::take(&mut self.walks[slot as usize]);
         self.answered_at = now;
+        self.event_at = self.clock(now);
         std::mem::swap(&mut self.rng, &mut walk.rng);
         let next = self.advance(&mut walk, now);
         std::mem::swap(&mut self.rng, &mut walk.rng);
-        // A journey ends when the person has the answer to its last step.
+        // A journey ends when the person receives the response to its last step.
         let ended = self.answered_at;
         match next {
             Next::At(at, phase) => {
@@ -591,7 +589,7 @@ impl<'p> Shard<'p> {
         }
     }
 
-    /// Serves step `index` arriving at `now` and returns when it is answered.
+    /// Serves step `index` arriving at `now` and returns the time of its response.
     fn serve(&mut self, index: u8, now: u64) -> u64 {
         let index = usize::from(index);
         let uniform: f64 = self.rng.random();
@@ -601,7 +599,6 @@ impl<'p> Shard<'p> {
         let step = &mut self.tally.steps[index];
         step.count += 1;
         let _ = step.latency_us.record(latency.max(1));
-        let _ = self.tally.wait_us.record(served.wait_us);
         let day = self.day(now);
         let _ = self.tally.day_wait_us[day].record(served.wait_us);
         self.tally.days[day].steps += 1;
@@ -618,8 +615,8 @@ impl<'p> Shard<'p> {
         code
     }
 
-    /// A pause before the next step, or `None` when the person abandons,
-    /// as the live driver's `think` decides.
+    /// Draws a pause before the next step, or returns `None` when the person
+    /// abandons, as the live driver's `think` does.
     fn think(&mut self) -> Option<u64> {
         let (low, high) = self.plan.think_us;
         let pause = if high > 0 {
@@ -643,7 +640,7 @@ impl<'p> Shard<'p> {
 
     fn advance(&mut self, walk: &mut Walk, now: u64) -> Next {
         let steps = walk.steps();
-        let at = self.clock(now);
+        let at = self.event_at;
         let plan = self.plan;
         let policy = &plan.policy;
         match walk.phase {
@@ -910,7 +907,7 @@ impl<'p> Shard<'p> {
         now: u64,
     ) -> Result<u64, Next> {
         let done = self.serve(index, now);
-        let at = self.clock(now);
+        let at = self.event_at;
         let plan = self.plan;
         let flow = &mut walk.records().flow;
         if let Err(error) = flow.begin_step(expected, at, &plan.policy) {
@@ -931,7 +928,7 @@ impl<'p> Shard<'p> {
         now: u64,
         done: u64,
     ) -> Next {
-        let at = self.clock(now);
+        let at = self.event_at;
         let plan = self.plan;
         let policy = &plan.policy;
         let Records { flow, account } = walk.records();
@@ -947,6 +944,7 @@ impl<'p> Shard<'p> {
             }
             return Next::Failed(self.reject(index, &error));
         }
+
         let provider = match channel {
             Channel::Email => Provider::Email,
             Channel::Sms => Provider::Sms,
@@ -962,8 +960,8 @@ impl<'p> Shard<'p> {
             if let Some(retry) = retry_send(walk, done) {
                 return retry;
             }
-            // A person whose text cannot be sent asks for the code by email,
-            // once, where the journey offers the choice.
+            // A person whose text cannot be sent requests the code by
+            // email, once, where the journey offers the choice.
             if walk.phase == Phase::Channel && channel == Channel::Sms && !walk.switched {
                 walk.mailbox = Some(Channel::Sms);
                 walk.last_failed = false;
@@ -971,6 +969,7 @@ impl<'p> Shard<'p> {
             }
             return Next::Failed(code);
         }
+
         walk.provider_tries = 0;
         let Records { flow, account } = walk.records();
         let code = IssuedCode {
@@ -981,6 +980,7 @@ impl<'p> Shard<'p> {
         };
         flow.record_code_sent(account, code, send, policy);
         flow.step = Step::Code;
+
         let day = self.day(now);
         match channel {
             Channel::Email => self.tally.days[day].emails_sent += 1,
@@ -990,26 +990,7 @@ impl<'p> Shard<'p> {
             self.tally.days[day].sms_moved_to_email += 1;
         }
         walk.mailbox = Some(channel);
-        let deadline = done + self.plan.code_wait_us;
-        let (at, wait) = match sent.delivery {
-            Delivery::After(seconds) => {
-                let arrives = done + (seconds * 1e6) as u64;
-                if arrives <= deadline {
-                    (arrives, Wait::Arrived)
-                } else {
-                    (deadline, Wait::TimedOut)
-                }
-            }
-            Delivery::FailedAfter(seconds) => {
-                let reported = done + (seconds * 1e6) as u64;
-                if reported <= deadline {
-                    (reported, Wait::Failed)
-                } else {
-                    (deadline, Wait::TimedOut)
-                }
-            }
-            Delivery::Never => (deadline, Wait::TimedOut),
-        };
+        let (at, wait) = message_wait(sent.delivery, done, self.plan.code_wait_us);
         Next::At(at, Phase::CodeWaitEnds(wait))
     }
 
@@ -1030,8 +1011,9 @@ impl<'p> Shard<'p> {
                 Provider::Email,
             )
         };
+
         let done = self.serve(steps.send, now);
-        let at = self.clock(now);
+        let at = self.event_at;
         let plan = self.plan;
         let policy = &plan.policy;
         let last = walk.last_failed.then_some(DeliveryStatus::Returned);
@@ -1054,6 +1036,7 @@ impl<'p> Shard<'p> {
                 });
             }
         };
+
         let sent = self.send(provider, now);
         let done = done + sent.extra_us;
         self.answered_at = done;
@@ -1064,6 +1047,7 @@ impl<'p> Shard<'p> {
             let code = self.reject(steps.send, &error);
             return retry_send(walk, done).unwrap_or(Next::Failed(code));
         }
+
         walk.provider_tries = 0;
         walk.sent += 1;
         walk.last_failed = false;
@@ -1086,21 +1070,14 @@ impl<'p> Shard<'p> {
             expires_at: at + policy.temporary_password_validity(channel),
             message_id: None,
         });
+
         let day = self.day(now);
         if !postal {
             self.tally.days[day].emails_sent += 1;
-            let deadline = done + self.plan.code_wait_us;
-            let (at, wait) = match sent.delivery {
-                Delivery::After(seconds) if done + (seconds * 1e6) as u64 <= deadline => {
-                    (done + (seconds * 1e6) as u64, Wait::Arrived)
-                }
-                Delivery::FailedAfter(seconds) if done + (seconds * 1e6) as u64 <= deadline => {
-                    (done + (seconds * 1e6) as u64, Wait::Failed)
-                }
-                _ => (deadline, Wait::TimedOut),
-            };
+            let (at, wait) = message_wait(sent.delivery, done, self.plan.code_wait_us);
             return Next::At(at, Phase::TemporaryEmailWaitEnds(wait));
         }
+
         self.tally.days[day].letters_mailed += 1;
         self.letters_in_transit += 1;
         self.reading_letters += 1;
@@ -1241,8 +1218,8 @@ impl<'p> Shard<'p> {
         }
     }
 
-    /// The delivery delay of a profile that sets none: email and SMS at
-    /// once, letters in the scenario's transit range of business days.
+    /// Returns the delivery delay of a profile that sets none: none for email
+    /// and SMS, and a draw from the scenario's transit range for letters.
     fn default_delay(&mut self, provider: Provider) -> f64 {
         match provider {
             Provider::Postal => {
@@ -1251,6 +1228,23 @@ impl<'p> Shard<'p> {
             }
             _ => 0.0,
         }
+    }
+}
+
+/// Returns when and how a person's wait for a message sent at `sent_at`
+/// ends: at its delivery, at its reported failure, or after `wait_us`
+/// without either.
+fn message_wait(delivery: Delivery, sent_at: u64, wait_us: u64) -> (u64, Wait) {
+    let deadline = sent_at + wait_us;
+    let (at, wait) = match delivery {
+        Delivery::After(seconds) => (sent_at + (seconds * 1e6) as u64, Wait::Arrived),
+        Delivery::FailedAfter(seconds) => (sent_at + (seconds * 1e6) as u64, Wait::Failed),
+        Delivery::Never => return (deadline, Wait::TimedOut),
+    };
+    if at <= deadline {
+        (at, wait)
+    } else {
+        (deadline, Wait::TimedOut)
     }
 }
 
@@ -1273,8 +1267,8 @@ fn new_records(walk: &Walk, journey: Journey, at: DateTime<Utc>) -> Box<Records>
     })
 }
 
-/// An account with the rules' state and no personal data: the simulator
-/// needs no name, SSN or address to apply the rules.
+/// Builds an account with the rules' state and no personal data, because
+/// the simulator needs no name, SSN or address to apply the rules.
 fn synthetic_account(second_factor: SecondFactor) -> Account {
     Account {
         id: 0,

@@ -361,22 +361,12 @@ fn write_journeys(out: &mut String, report: &SimulationReport) {
 
 fn write_failures(out: &mut String, report: &SimulationReport) {
     out.push_str("<h3>Failures by reason</h3>\n");
-    let failures: Vec<(&str, &str, u64)> = report
-        .journeys
-        .iter()
-        .flat_map(|(kind, journey)| {
-            journey
-                .failed
-                .iter()
-                .map(move |(reason, failed)| (kind.as_str(), reason.as_str(), *failed))
-        })
-        .collect();
-    if failures.is_empty() {
+    if report.failures().next().is_none() {
         empty_note(out, "No journey failed.");
         return;
     }
     open_table(out, &["journey", "reason", "#failed"]);
-    for (kind, reason, failed) in failures {
+    for (kind, reason, failed) in report.failures() {
         out.push_str("<tr>");
         text_cell(out, kind);
         text_cell(out, reason);
